@@ -1,0 +1,92 @@
+#include "engine/head_listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <pqxx/pqxx>
+
+#include "store/pg_change_log.h"
+
+namespace syncd::engine {
+namespace {
+
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& conn, const std::string& instance, Hub& hub)
+      : pqxx::notification_receiver(conn, store::kHeadNotifyChannel), instance_(instance), hub_(hub) {}
+
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    for (const HeadNotice& n : parse_heads(payload, instance_)) hub_.remote_head(n.channel, n.head);
+  }
+
+ private:
+  const std::string& instance_;
+  Hub& hub_;
+};
+
+// After (re)connecting, notifications sent while we were away are lost:
+// tell subscribers the current heads instead.
+void announce_heads(pqxx::connection& conn, Hub& hub) {
+  const std::vector<std::string> channels = hub.channels();
+  if (channels.empty()) return;
+  pqxx::nontransaction tx(conn);
+  std::string list;
+  for (const std::string& c : channels) list += (list.empty() ? "" : ",") + tx.quote(c);
+  for (const pqxx::row& r : tx.exec("SELECT name, head FROM channels WHERE name IN (" + list + ")")) {
+    hub.remote_head(r[0].c_str(), r[1].as<std::int64_t>());
+  }
+}
+
+}  // namespace
+
+std::vector<HeadNotice> parse_heads(const std::string& payload, const std::string& skip_instance) {
+  std::vector<HeadNotice> out;
+  std::size_t pos = payload.find('\n');
+  if (pos == std::string::npos || payload.compare(0, pos, skip_instance) == 0) return out;
+  while (pos < payload.size()) {
+    const std::size_t start = pos + 1;
+    std::size_t end = payload.find('\n', start);
+    if (end == std::string::npos) end = payload.size();
+    const std::string_view line(payload.data() + start, end - start);
+    const std::size_t space = line.rfind(' ');
+    HeadNotice n;
+    if (space != std::string_view::npos && space > 0) {
+      const auto [ptr, ec] = std::from_chars(line.data() + space + 1, line.data() + line.size(), n.head);
+      if (ec == std::errc() && ptr == line.data() + line.size()) {
+        n.channel = std::string(line.substr(0, space));
+        out.push_back(std::move(n));
+      }
+    }
+    pos = end;
+  }
+  return out;
+}
+
+HeadListener::HeadListener(std::string database_url, std::string instance, Hub& hub)
+    : url_(std::move(database_url)), instance_(std::move(instance)), hub_(hub), thread_([this] { run(); }) {}
+
+HeadListener::~HeadListener() { stop(); }
+
+void HeadListener::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void HeadListener::run() {
+  int failures = 0;
+  while (!stopping_) {
+    try {
+      pqxx::connection conn(url_);
+      Receiver receiver(conn, instance_, hub_);
+      announce_heads(conn, hub_);
+      if (failures > 0) spdlog::info("listening for other instances' commits again");
+      failures = 0;
+      while (!stopping_) conn.await_notification(0, 200'000);
+    } catch (const std::exception& e) {
+      if (failures++ == 0) spdlog::warn("lost the LISTEN connection ({}); reconnecting", e.what());
+      for (int i = 0; i < 10 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+}  // namespace syncd::engine

@@ -1,0 +1,43 @@
+#pragma once
+// Hears other syncd instances' commits (LISTEN on the channel every commit
+// NOTIFYs, see store/pg_change_log.h) and tells the hub, whose subscribers
+// then read the new versions from the log. Reconnects by itself.
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/hub.h"
+
+namespace syncd::engine {
+
+class HeadListener {
+ public:
+  // `instance` is this process's id in NOTIFY payloads: its own commits
+  // are already published in memory and are skipped.
+  HeadListener(std::string database_url, std::string instance, Hub& hub);
+  ~HeadListener();  // stop()
+  void stop();
+
+ private:
+  void run();
+
+  const std::string url_;
+  const std::string instance_;
+  Hub& hub_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+struct HeadNotice {
+  std::string channel;
+  std::int64_t head = 0;
+};
+
+// Parses a NOTIFY payload: a first line naming the instance that committed,
+// then lines "<channel> <head>". Returns nothing for `skip_instance`'s own
+// payloads and skips malformed lines.
+std::vector<HeadNotice> parse_heads(const std::string& payload, const std::string& skip_instance);
+
+}  // namespace syncd::engine

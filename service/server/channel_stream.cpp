@@ -1,0 +1,258 @@
+#include "server/channel_stream.h"
+
+#include <spdlog/spdlog.h>
+
+namespace syncd::server {
+
+using Clock = std::chrono::steady_clock;
+
+ChannelStream::ChannelStream(Kind kind, engine::ReaderPool& readers, StreamLimits limits,
+                             Writer* writer)
+    : kind_(kind),
+      readers_(readers),
+      limits_(limits),
+      writer_(writer),
+      last_activity_(Clock::now()),
+      last_heartbeat_(Clock::now()) {}
+
+void ChannelStream::start(std::int64_t from, std::int64_t head) {
+  std::lock_guard lock(mu_);
+  const std::int64_t seen = cursor_.known_head();  // commits noted while pending
+  cursor_ = engine::Cursor(from);
+  cursor_.note_head(std::max(head, seen));
+  mode_ = kind_ == Kind::kSession ? Mode::kHistory : Mode::kLive;
+  maybe_read();
+  pump();
+}
+
+void ChannelStream::send(api::SessionResponse msg) {
+  std::lock_guard lock(mu_);
+  if (closing_ && !drain_) return;
+  queue_.push_back(std::move(msg));
+  pump();
+}
+
+void ChannelStream::request_sync(std::int64_t from, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  // A newer request replaces one not yet answered: the client wants the
+  // log from its latest position.
+  sync_pending_ = true;
+  sync_from_ = std::max<std::int64_t>(from, 0);
+  sync_limit_ = limit == 0 ? limits_.page_patches : std::min(limit, limits_.page_patches);
+  maybe_read();
+}
+
+bool ChannelStream::patch_sent() {
+  std::lock_guard lock(mu_);
+  ++unacked_;
+  paused_ = !flow_open();
+  return !paused_;
+}
+
+void ChannelStream::patch_answered(const api::Ack& ack) {
+  std::lock_guard lock(mu_);
+  --unacked_;
+  if (ack.status() == api::Ack::ACCEPTED && ack.server_version() > cursor_.position()) {
+    own_versions_.insert(ack.server_version());
+  }
+  if (!(closing_ && !drain_)) {
+    api::SessionResponse msg;
+    *msg.mutable_ack() = ack;
+    queue_.push_back(std::move(msg));
+  }
+  pump();
+}
+
+bool ChannelStream::flow_open() const {
+  return unacked_ < limits_.unacked_patches && queue_.size() < limits_.unacked_patches;
+}
+
+void ChannelStream::maybe_resume() {
+  if (paused_ && !closing_ && writer_ != nullptr && flow_open()) {
+    paused_ = false;
+    writer_->resume_reading();
+  }
+}
+
+void ChannelStream::touch() {
+  std::lock_guard lock(mu_);
+  last_activity_ = Clock::now();
+}
+
+void ChannelStream::close(const grpc::Status& status, bool drain) {
+  std::lock_guard lock(mu_);
+  if (closing_) return;
+  closing_ = true;
+  drain_ = drain;
+  status_ = status;
+  if (!drain) {
+    // Keep the message in flight (gRPC still owns it); drop the rest.
+    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+  }
+  pump();
+}
+
+void ChannelStream::pump() {
+  if (writer_ == nullptr || finished_) return;
+  if (!writing_ && !queue_.empty()) {
+    writing_ = true;
+    writer_->start_write(queue_.front());
+    return;
+  }
+  if (closing_ && !writing_ && queue_.empty() && (!drain_ || unacked_ == 0)) {
+    finished_ = true;
+    writer_->finish(status_);
+  }
+}
+
+void ChannelStream::on_write_done(bool ok) {
+  std::lock_guard lock(mu_);
+  writing_ = false;
+  queue_.pop_front();
+  if (!ok && !closing_) {
+    // The client is gone; nothing more can be written.
+    closing_ = true;
+    status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    queue_.clear();
+  }
+  maybe_read();
+  maybe_resume();
+  pump();
+}
+
+void ChannelStream::detach() {
+  std::lock_guard lock(mu_);
+  writer_ = nullptr;
+  closing_ = true;
+}
+
+void ChannelStream::enqueue_patch(const store::PatchPtr& p) {
+  api::SessionResponse msg;
+  *msg.mutable_broadcast() = *p;
+  queue_.push_back(std::move(msg));
+}
+
+void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
+  std::lock_guard lock(mu_);
+  if (closing_) return;
+  for (const engine::Published& pub : patches) {
+    const std::int64_t v = pub.patch->server_version();
+    const bool room = queue_.size() < limits_.queue_messages;
+    if (mode_ != Mode::kLive || !room) {
+      // Delivered later, from the log, through the same cursor.
+      cursor_.note_head(v);
+      continue;
+    }
+    if (cursor_.advance(v) && pub.origin != id()) enqueue_patch(pub.patch);
+  }
+  maybe_read();
+  pump();
+}
+
+void ChannelStream::on_remote_head(std::int64_t head) {
+  std::lock_guard lock(mu_);
+  cursor_.note_head(head);
+  maybe_read();
+}
+
+void ChannelStream::tick(Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (closing_ || kind_ != Kind::kSession) return;
+  if (limits_.idle_timeout.count() > 0 && now - last_activity_ > limits_.idle_timeout) {
+    closing_ = true;
+    drain_ = false;
+    status_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                           "no message from the client for " +
+                               std::to_string(limits_.idle_timeout.count() / 1000) +
+                               " s; send heartbeats to keep a session open");
+    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    pump();
+    return;
+  }
+  if (mode_ != Mode::kPending && now - last_heartbeat_ >= limits_.heartbeat_interval) {
+    last_heartbeat_ = now;
+    api::SessionResponse msg;
+    msg.mutable_heartbeat();
+    queue_.push_back(std::move(msg));
+    pump();
+  }
+}
+
+void ChannelStream::shut_down() {
+  close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     "the server is shutting down; reconnect from your last version"),
+        true);
+}
+
+void ChannelStream::maybe_read() {
+  if (reading_ || closing_ || mode_ == Mode::kPending) return;
+  if (queue_.size() >= limits_.queue_messages / 2) return;  // on_write_done calls again
+  ReadKind kind;
+  std::int64_t after;
+  std::size_t limit = limits_.page_patches;
+  if (sync_pending_) {
+    kind = ReadKind::kSync;
+    after = sync_from_;
+    limit = sync_limit_;
+  } else if (mode_ == Mode::kHistory || cursor_.behind()) {
+    kind = ReadKind::kCatchUp;
+    after = cursor_.position();
+  } else {
+    return;
+  }
+  reading_ = true;
+  readers_.submit([self = shared_from_this(), kind, after, limit,
+                   bytes = limits_.page_bytes](store::ChangeLog& log) {
+    // The channel is fixed once the stream has started.
+    self->on_page(kind, log.read(self->channel(), after, limit, bytes));
+  });
+}
+
+void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
+  std::lock_guard lock(mu_);
+  reading_ = false;
+  if (closing_) return;
+  if (!page.ok()) {
+    spdlog::warn("log read for a subscriber failed: {}", std::string(page.status().message()));
+    closing_ = true;
+    status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "could not read the channel's log; reconnect from your last version");
+    pump();
+    return;
+  }
+  if (kind == ReadKind::kSync) {
+    api::SessionResponse msg;
+    auto* state = msg.mutable_sync_state();
+    for (const auto& p : page->patches) *state->add_patches() = *p;
+    const std::int64_t last = page->patches.empty() ? std::max(sync_from_, std::int64_t{0})
+                                                    : page->patches.back()->server_version();
+    state->set_version(page->patches.empty() ? std::min(sync_from_, page->head) : last);
+    state->set_has_more(page->has_more);
+    sync_pending_ = page->has_more;
+    sync_from_ = last;
+    queue_.push_back(std::move(msg));
+  } else {
+    cursor_.note_head(page->head);
+    if (mode_ == Mode::kHistory) {
+      api::SessionResponse msg;
+      auto* state = msg.mutable_sync_state();
+      for (const auto& p : page->patches) {
+        if (cursor_.advance(p->server_version())) *state->add_patches() = *p;
+      }
+      state->set_version(cursor_.position());
+      state->set_has_more(cursor_.behind());
+      if (!cursor_.behind()) mode_ = Mode::kLive;
+      queue_.push_back(std::move(msg));
+    } else {
+      for (const auto& p : page->patches) {
+        const std::int64_t v = p->server_version();
+        if (cursor_.advance(v) && !own_versions_.count(v)) enqueue_patch(p);
+      }
+    }
+    own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(cursor_.position()));
+  }
+  maybe_read();
+  pump();
+}
+
+}  // namespace syncd::server

@@ -1,0 +1,137 @@
+#pragma once
+// What one streaming call (Session or Watch) owes its client: the channel's
+// patches after a version, in order, each once, plus acks and heartbeats,
+// through a bounded write queue.
+//
+// The part of a call that outlives gRPC's reactor callbacks: commits and log
+// reads finish on other threads and hold a shared_ptr to it. The reactor
+// forwards its write completions here and calls detach() in OnDone. All
+// state is guarded by one mutex; the Writer is called with it held.
+//
+// Delivery, per engine::Cursor: a live patch is written straight from the
+// commit when it is the next version and fewer than `queue_messages`
+// messages wait; otherwise the stream falls behind and reads pages from the
+// log (one read at a time, only while the queue is less than half full)
+// until it reaches the head again. So a slow reader costs a bounded queue
+// and some log reads, never unbounded memory, and is not disconnected.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include <grpcpp/support/status.h>
+
+#include "api/messages.h"
+#include "engine/cursor.h"
+#include "engine/hub.h"
+#include "engine/reader_pool.h"
+
+namespace syncd::server {
+
+struct StreamLimits {
+  std::size_t page_patches = 1000;      // patches per sync_state page and log read
+  std::size_t page_bytes = 1 << 20;     // about this many bytes per page
+  std::size_t queue_messages = 256;     // broadcasts and pages waiting before falling behind
+  std::size_t unacked_patches = 1024;   // per session; reading pauses beyond it
+  std::chrono::milliseconds idle_timeout{60'000};       // sessions only; 0 = never
+  std::chrono::milliseconds heartbeat_interval{15'000};  // sessions only
+};
+
+class ChannelStream final : public engine::Subscriber,
+                            public std::enable_shared_from_this<ChannelStream> {
+ public:
+  // How history reaches the client: sync_state pages then broadcasts
+  // (Session), or broadcasts only (Watch).
+  enum class Kind { kSession, kWatch };
+
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    // StartWrite of `msg`, which stays alive until on_write_done.
+    virtual void start_write(const api::SessionResponse& msg) = 0;
+    virtual void finish(const grpc::Status& status) = 0;
+    // Sessions: resume reading client messages (see pause_reading()).
+    virtual void resume_reading() = 0;
+  };
+
+  ChannelStream(Kind kind, engine::ReaderPool& readers, StreamLimits limits, Writer* writer);
+
+  // The id commits carry as their origin, so they are not echoed back.
+  std::uint64_t id() const { return reinterpret_cast<std::uint64_t>(this); }
+
+  // Names the channel; once, before the stream joins the hub.
+  void bind(std::string channel) { channel_ = std::move(channel); }
+  const std::string& channel() const { return channel_; }
+
+  // Delivery begins after `from`; `head` is the channel's head, read after
+  // the stream joined the hub.
+  void start(std::int64_t from, std::int64_t head);
+
+  // Queues a message (ack, opened, error) regardless of the queue limit:
+  // its count is bounded by the unacked-patch window.
+  void send(api::SessionResponse msg);
+  // Answers sync_state pages of the log after `from`, up to the head.
+  void request_sync(std::int64_t from, std::size_t limit);
+
+  // Session flow control: a patch went to the committer / came back.
+  // Returns false when the session should stop reading until resumed.
+  bool patch_sent();
+  void patch_answered(const api::Ack& ack);
+
+  void touch();  // the client sent something
+  // Finish with `status` once queued messages are written (and, when
+  // `drain`, once every patch sent has its ack).
+  void close(const grpc::Status& status, bool drain);
+
+  // Reactor callbacks.
+  void on_write_done(bool ok);
+  void detach();
+
+  // engine::Subscriber
+  void on_commit(const std::vector<engine::Published>& patches) override;
+  void on_remote_head(std::int64_t head) override;
+  void tick(std::chrono::steady_clock::time_point now) override;
+  void shut_down() override;
+
+ private:
+  enum class Mode { kPending, kHistory, kLive };
+  enum class ReadKind { kCatchUp, kSync };
+
+  void pump();        // requires mu_
+  void maybe_read();  // requires mu_
+  void on_page(ReadKind kind, absl::StatusOr<store::Page> page);
+  void enqueue_patch(const store::PatchPtr& p);  // requires mu_
+  void maybe_resume();                           // requires mu_
+  bool flow_open() const;                        // requires mu_
+
+  const Kind kind_;
+  std::string channel_;  // constant after bind()
+  engine::ReaderPool& readers_;
+  const StreamLimits limits_;
+
+  std::mutex mu_;
+  Writer* writer_;                      // null after detach()
+  std::deque<api::SessionResponse> queue_;  // front is in flight while writing_
+  bool writing_ = false;
+  Mode mode_ = Mode::kPending;
+  engine::Cursor cursor_{0};
+  std::set<std::int64_t> own_versions_;  // this session's accepted patches not yet passed
+  bool reading_ = false;
+  bool sync_pending_ = false;
+  std::int64_t sync_from_ = 0;
+  std::size_t sync_limit_ = 0;
+  std::size_t unacked_ = 0;
+  bool paused_ = false;
+  bool closing_ = false;
+  bool drain_ = false;
+  bool finished_ = false;
+  grpc::Status status_;
+  std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point last_heartbeat_;
+};
+
+}  // namespace syncd::server

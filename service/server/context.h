@@ -1,0 +1,29 @@
+#pragma once
+// What the gRPC handlers share: the engine and the limits. Owned by
+// server::Server; outlives every call.
+
+#include <atomic>
+
+#include "engine/committer.h"
+#include "engine/hub.h"
+#include "engine/reader_pool.h"
+#include "graph/check.h"
+#include "server/channel_stream.h"
+
+namespace syncd::server {
+
+struct Context {
+  engine::Hub& hub;
+  engine::Committer& committer;
+  engine::ReaderPool& readers;
+  graph::Limits limits;
+  StreamLimits stream;
+  std::atomic<bool>& stopping;  // set at shutdown: new calls are refused
+};
+
+// The channel a request names: empty means "default".
+inline std::string channel_or_default(const std::string& name) {
+  return name.empty() ? std::string("default") : name;
+}
+
+}  // namespace syncd::server

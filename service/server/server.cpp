@@ -1,0 +1,140 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <random>
+#include <thread>
+
+#include "engine/head_listener.h"
+#include "engine/reader_pool.h"
+#include "grpc/health/v1/health.pb.h"
+#include "server/context.h"
+#include "server/http_health.h"
+#include "server/sync_service.h"
+#include "store/pg_change_log.h"
+
+namespace syncd::server {
+namespace {
+
+std::string random_instance_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(dist(rd)));
+  return buf;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  std::string instance = random_instance_id();
+  std::atomic<bool> stopping{false};
+  engine::Hub hub;
+  std::unique_ptr<engine::Committer> committer;
+  std::unique_ptr<engine::ReaderPool> readers;
+  std::unique_ptr<engine::HeadListener> listener;
+  std::unique_ptr<Context> context;
+  std::unique_ptr<SyncService> service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<HttpHealth> http;
+  int grpc_port = 0;
+
+  // Heartbeats and idle timeouts, once a second.
+  std::mutex tick_mu;
+  std::condition_variable tick_cv;
+  bool tick_stop = false;
+  std::thread ticker;
+
+  store::ChangeLogFactory factory() {
+    return [url = options.database_url, id = instance] {
+      return std::make_unique<store::PgChangeLog>(url, id);
+    };
+  }
+
+  void run_ticker() {
+    std::unique_lock lock(tick_mu);
+    while (!tick_cv.wait_for(lock, std::chrono::seconds(1), [this] { return tick_stop; })) {
+      lock.unlock();
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& s : hub.all()) s->tick(now);
+      lock.lock();
+    }
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Server::~Server() { shut_down(); }
+
+absl::Status Server::start() {
+  Impl& d = *impl_;
+  d.committer = std::make_unique<engine::Committer>(d.factory()(), d.hub, d.options.committer);
+  d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
+  d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
+  d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
+                                                d.options.stream, d.stopping});
+  d.service = std::make_unique<SyncService>(*d.context);
+
+  // Reflection describes services from the generated descriptor pool; the
+  // built-in health service registers none, so link health.proto's.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(d.options.grpc_listen, grpc::InsecureServerCredentials(), &d.grpc_port);
+  builder.RegisterService(d.service.get());
+  // Room for a maximal patch plus framing; larger messages fail with
+  // RESOURCE_EXHAUSTED before any handler sees them.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::max<std::size_t>(4 * d.options.limits.max_patch_bytes, 4 << 20)));
+  d.grpc_server = builder.BuildAndStart();
+  if (!d.grpc_server || d.grpc_port == 0) {
+    d.grpc_server.reset();
+    return absl::UnavailableError("cannot listen for gRPC on " + d.options.grpc_listen +
+                                  " (address in use or malformed?)");
+  }
+  auto http = HttpHealth::start(d.options.http_listen, d.stopping);
+  if (!http.ok()) {
+    d.grpc_server->Shutdown();
+    d.grpc_server.reset();
+    return http.status();
+  }
+  d.http = *std::move(http);
+  d.grpc_server->GetHealthCheckService()->SetServingStatus(true);
+  d.grpc_server->GetHealthCheckService()->SetServingStatus("sync.v1.Sync", true);
+  d.ticker = std::thread([&d] { d.run_ticker(); });
+  return absl::OkStatus();
+}
+
+int Server::grpc_port() const { return impl_->grpc_port; }
+int Server::http_port() const { return impl_->http ? impl_->http->port() : 0; }
+
+void Server::shut_down() {
+  Impl& d = *impl_;
+  if (!d.grpc_server || d.stopping.exchange(true)) return;
+  d.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  // Commit and answer everything already received; later patches are
+  // refused with `unavailable`.
+  d.committer->stop();
+  for (const auto& s : d.hub.all()) s->shut_down();
+  d.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  {
+    std::lock_guard lock(d.tick_mu);
+    d.tick_stop = true;
+    d.tick_cv.notify_all();
+  }
+  if (d.ticker.joinable()) d.ticker.join();
+  d.listener->stop();
+  d.readers->stop();
+  d.http.reset();
+}
+
+}  // namespace syncd::server

@@ -1,0 +1,45 @@
+#pragma once
+// syncd assembled: the engine (committer, readers, head listener, hub), the
+// gRPC server with sync.v1.Sync, health and reflection, and /healthz.
+// main() only parses flags and calls run().
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "engine/committer.h"
+#include "graph/check.h"
+#include "server/channel_stream.h"
+
+namespace syncd::server {
+
+struct ServerOptions {
+  std::string database_url;
+  std::string grpc_listen = "0.0.0.0:50051";
+  std::string http_listen = "0.0.0.0:8081";
+  int read_threads = 2;
+  graph::Limits limits;
+  StreamLimits stream;
+  engine::CommitterOptions committer;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+
+  // Binds both ports and starts serving. On error nothing is left running.
+  absl::Status start();
+  int grpc_port() const;
+  int http_port() const;
+
+  // Stops accepting, commits and answers what is queued, closes every
+  // stream with UNAVAILABLE once its messages are written, and returns.
+  void shut_down();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace syncd::server

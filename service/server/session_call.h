@@ -1,0 +1,44 @@
+#pragma once
+// The Session RPC: one bidirectional stream on one channel.
+//
+// Client messages are read one at a time: the first must be `open`; each
+// patch is shape-checked here (a malformed one is answered with a rejected
+// ack, never stored) and handed to the committer. Reading pauses while the
+// session has `unacked_patches` patches in flight or as many messages queued,
+// so a client that writes without reading cannot grow the server's memory.
+
+#include <grpcpp/grpcpp.h>
+
+#include "api/grpc.h"
+#include "server/context.h"
+
+namespace syncd::server {
+
+class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>,
+                          public ChannelStream::Writer {
+ public:
+  SessionCall(Context& ctx, grpc::CallbackServerContext* call);
+
+  // grpc::ServerBidiReactor
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  // ChannelStream::Writer
+  void start_write(const api::SessionResponse& msg) override { StartWrite(&msg); }
+  void finish(const grpc::Status& status) override { Finish(status); }
+  void resume_reading() override { StartRead(&request_); }
+
+ private:
+  void open(const api::OpenChannel& open);
+  void submit(api::Patch patch);
+  void send_error(const std::string& code, const std::string& message);
+
+  Context& ctx_;
+  std::shared_ptr<ChannelStream> stream_;
+  api::SessionRequest request_;  // only touched by the read in flight
+  bool opened_ = false;          // only touched by OnReadDone (reads are serial)
+};
+
+}  // namespace syncd::server

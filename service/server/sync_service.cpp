@@ -1,0 +1,186 @@
+#include "server/sync_service.h"
+
+#include <mutex>
+
+#include "graph/graph.h"
+#include "server/session_call.h"
+#include "server/watch_call.h"
+
+namespace syncd::server {
+namespace {
+
+constexpr int kMaxPushPatches = 1000;
+
+grpc::Status bad_channel() {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "channel names are 1-128 characters of [A-Za-z0-9._:-]");
+}
+
+grpc::Status unavailable(const absl::Status& st) {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "the database is unavailable (" + std::string(st.message()) + "); retry");
+}
+
+// Refuses the call at once when the server is stopping or the channel name
+// is bad; returns false then.
+bool admit(Context& ctx, grpc::ServerUnaryReactor* reactor, const std::string& channel) {
+  if (ctx.stopping) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"));
+    return false;
+  }
+  if (!graph::valid_channel_name(channel)) {
+    reactor->Finish(bad_channel());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>* SyncService::Session(
+    grpc::CallbackServerContext* call) {
+  return new SessionCall(ctx_, call);
+}
+
+grpc::ServerWriteReactor<api::Patch>* SyncService::Watch(grpc::CallbackServerContext* call,
+                                                         const api::WatchRequest* request) {
+  return new WatchCall(ctx_, *request);
+}
+
+grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
+                                            const api::PushRequest* request,
+                                            api::PushResponse* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  const std::string channel = channel_or_default(request->channel());
+  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (request->patches_size() > kMaxPushPatches) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "at most " + std::to_string(kMaxPushPatches) +
+                                     " patches per Push; split the request"));
+    return reactor;
+  }
+
+  // Acks arrive on the committer thread; the last one finishes the call.
+  struct Pending {
+    std::mutex mu;
+    int outstanding;
+    absl::Status failure;
+    grpc::ServerUnaryReactor* reactor;
+    api::PushResponse* response;
+    void done() {
+      if (--outstanding > 0) return;
+      reactor->Finish(failure.ok() ? grpc::Status::OK
+                                   : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                  "a commit's outcome is unknown; resend the same "
+                                                  "patches (duplicates are answered `ignored`)"));
+    }
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->outstanding = request->patches_size() + 1;  // +1 until every patch is handed over
+  pending->reactor = reactor;
+  pending->response = response;
+  for (int i = 0; i < request->patches_size(); ++i) response->add_acks();
+
+  for (int i = 0; i < request->patches_size(); ++i) {
+    api::Patch patch = request->patches(i);
+    if (auto rejection = graph::check_shape(patch, ctx_.limits)) {
+      std::lock_guard lock(pending->mu);
+      *response->mutable_acks(i) = engine::refused(patch, rejection->code, rejection->reason);
+      pending->done();
+      continue;
+    }
+    patch.clear_server_version();
+    ctx_.committer.submit(store::Submission{channel, std::move(patch)}, 0,
+                          [pending, i](const api::Ack& ack, const absl::Status& status) {
+                            std::lock_guard lock(pending->mu);
+                            *pending->response->mutable_acks(i) = ack;
+                            if (!status.ok()) pending->failure = status;
+                            pending->done();
+                          });
+  }
+  std::lock_guard lock(pending->mu);
+  pending->done();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SyncService::GetChanges(grpc::CallbackServerContext* call,
+                                                  const api::GetChangesRequest* request,
+                                                  api::GetChangesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  const std::string channel = channel_or_default(request->channel());
+  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (request->from_version() < 0 || request->limit() < 0) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "from_version and limit must be >= 0"));
+    return reactor;
+  }
+  const std::size_t limit =
+      request->limit() == 0 ? ctx_.stream.page_patches
+                            : std::min<std::size_t>(request->limit(), ctx_.stream.page_patches);
+  ctx_.readers.submit([reactor, response, channel, from = request->from_version(), limit,
+                       bytes = ctx_.stream.page_bytes](store::ChangeLog& log) {
+    auto page = log.read(channel, from, limit, bytes);
+    if (!page.ok()) {
+      reactor->Finish(unavailable(page.status()));
+      return;
+    }
+    for (const auto& p : page->patches) *response->add_patches() = *p;
+    response->set_version(page->patches.empty() ? std::min(from, page->head)
+                                                : page->patches.back()->server_version());
+    response->set_has_more(page->has_more);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SyncService::GetChannelInfo(grpc::CallbackServerContext* call,
+                                                      const api::GetChannelInfoRequest* request,
+                                                      api::ChannelInfo* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  const std::string channel = channel_or_default(request->channel());
+  if (!admit(ctx_, reactor, channel)) return reactor;
+  ctx_.readers.submit([this, reactor, response, channel](store::ChangeLog& log) {
+    auto state = log.channel_state(channel);
+    if (!state.ok()) {
+      reactor->Finish(unavailable(state.status()));
+      return;
+    }
+    response->set_channel(channel);
+    response->set_head_version(state->head);
+    response->set_patch_count(state->head);  // the log is never compacted
+    response->set_connected_clients(ctx_.hub.subscriber_count(channel));
+    response->set_conflict_policy(state->conflict_policy);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SyncService::ConfigureChannel(grpc::CallbackServerContext* call,
+                                                        const api::ConfigureChannelRequest* request,
+                                                        api::ChannelInfo* response) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  const std::string channel = channel_or_default(request->channel());
+  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (!graph::parse_conflict_policy(request->conflict_policy())) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "conflict_policy must be \"last_writer_wins\" or \"reject_stale\""));
+    return reactor;
+  }
+  ctx_.readers.submit([this, reactor, response, channel,
+                       policy = request->conflict_policy()](store::ChangeLog& log) {
+    auto state = log.configure(channel, policy);
+    if (!state.ok()) {
+      reactor->Finish(unavailable(state.status()));
+      return;
+    }
+    response->set_channel(channel);
+    response->set_head_version(state->head);
+    response->set_patch_count(state->head);
+    response->set_connected_clients(ctx_.hub.subscriber_count(channel));
+    response->set_conflict_policy(state->conflict_policy);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace syncd::server

@@ -1,0 +1,30 @@
+#pragma once
+// The Watch RPC: every patch of a channel after a version, then live ones,
+// as a server stream of Patch messages. Same delivery as Session (see
+// channel_stream.h), without pages, acks or idle timeout.
+
+#include <grpcpp/grpcpp.h>
+
+#include "api/grpc.h"
+#include "server/context.h"
+
+namespace syncd::server {
+
+class WatchCall final : public grpc::ServerWriteReactor<api::Patch>, public ChannelStream::Writer {
+ public:
+  WatchCall(Context& ctx, const api::WatchRequest& request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  void start_write(const api::SessionResponse& msg) override { StartWrite(&msg.broadcast()); }
+  void finish(const grpc::Status& status) override { Finish(status); }
+  void resume_reading() override {}
+
+ private:
+  Context& ctx_;
+  std::shared_ptr<ChannelStream> stream_;
+};
+
+}  // namespace syncd::server

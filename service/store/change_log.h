@@ -1,0 +1,83 @@
+#pragma once
+// The change log: where patches become durable. The engine talks to this
+// interface; PgChangeLog implements it on PostgreSQL.
+//
+// An instance holds one database connection and is not thread-safe: give
+// each thread its own (see ChangeLogFactory). No method throws; failures
+// come back as absl::Status:
+//   UNAVAILABLE  the database could not be reached or the transaction was
+//                rolled back; nothing was stored, retrying is safe.
+//   UNKNOWN      the connection broke during COMMIT: the outcome is not
+//                known. Resending the same patch ids tells (duplicates are
+//                answered `ignored` with their version).
+//   INTERNAL     anything else; nothing was stored.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/messages.h"
+
+namespace syncd::store {
+
+using PatchPtr = std::shared_ptr<const api::Patch>;
+
+// A patch bound for a channel. It has passed graph::check_shape.
+struct Submission {
+  std::string channel;
+  api::Patch patch;
+};
+
+struct ChannelBatch {
+  std::string channel;
+  std::vector<PatchPtr> patches;  // accepted, in version order, server_version set
+  std::int64_t head = 0;
+};
+
+struct CommitResult {
+  std::vector<api::Ack> acks;         // one per submission, in submission order
+  std::vector<ChannelBatch> accepted;  // channels with at least one accepted patch
+};
+
+struct Page {
+  std::vector<PatchPtr> patches;  // consecutive versions after the requested one
+  std::int64_t head = 0;          // the channel head when the page was read
+  bool has_more = false;          // versions past the page's last, up to head
+};
+
+struct ChannelState {
+  std::string channel;
+  std::int64_t head = 0;
+  std::string conflict_policy;
+};
+
+class ChangeLog {
+ public:
+  virtual ~ChangeLog() = default;
+
+  // Stores a batch in one transaction: versions assigned per channel in
+  // submission order under a lock on the channel row, each patch validated
+  // against the state left by the ones before it, duplicates answered
+  // `ignored`. Acks in the result are true once this returns OK.
+  virtual absl::StatusOr<CommitResult> commit(const std::vector<Submission>& batch) = 0;
+
+  // Up to `limit` patches (and about `max_bytes`, at least one patch) after
+  // version `after`. An unknown channel reads as empty with head 0.
+  virtual absl::StatusOr<Page> read(const std::string& channel, std::int64_t after,
+                                    std::size_t limit, std::size_t max_bytes) = 0;
+
+  // An unknown channel reads as head 0 with the default policy.
+  virtual absl::StatusOr<ChannelState> channel_state(const std::string& channel) = 0;
+
+  // Creates the channel if needed and sets its conflict policy.
+  virtual absl::StatusOr<ChannelState> configure(const std::string& channel,
+                                                 const std::string& conflict_policy) = 0;
+};
+
+using ChangeLogFactory = std::function<std::unique_ptr<ChangeLog>()>;
+
+}  // namespace syncd::store

@@ -1,0 +1,390 @@
+#include "store/pg_change_log.h"
+
+#include <map>
+#include <pqxx/pqxx>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "graph/graph.h"
+#include "graph/json.h"
+#include "graph/op.h"
+
+namespace syncd::store {
+namespace {
+
+using graph::Element;
+using graph::Graph;
+using graph::Op;
+
+// "(a, b, c)" with each item quoted by the transaction.
+template <typename Container>
+std::string quoted_list(pqxx::transaction_base& tx, const Container& items) {
+  std::string out = "(";
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    out += tx.quote(item);
+    first = false;
+  }
+  out += ')';
+  return out;
+}
+
+api::Ack make_ack(const api::Patch& p, api::Ack::Status status, std::int64_t version) {
+  api::Ack ack;
+  ack.set_patch_id(p.id());
+  ack.set_status(status);
+  ack.set_server_version(version);
+  return ack;
+}
+
+std::string str_field(const google::protobuf::Struct& s, const char* name) {
+  auto it = s.fields().find(name);
+  return it == s.fields().end() ? std::string() : it->second.string_value();
+}
+
+// The node and edge ids a channel's patches may read, so that one query
+// per table loads everything the batch needs.
+struct Footprint {
+  std::set<std::string> nodes;
+  std::set<std::string> edges;
+  std::set<std::string> deleted_nodes;  // their incident edges are needed too
+
+  void add(const api::Patch& p) {
+    switch (*graph::parse_op(p.op())) {
+      case Op::kCreateNode:
+      case Op::kUpdateNode:
+        nodes.insert(p.node_id());
+        break;
+      case Op::kDeleteNode:
+        nodes.insert(p.node_id());
+        deleted_nodes.insert(p.node_id());
+        break;
+      case Op::kCreateEdge:
+        edges.insert(p.edge_id());
+        nodes.insert(str_field(p.data(), "fromNodeId"));
+        nodes.insert(str_field(p.data(), "toNodeId"));
+        break;
+      case Op::kUpdateEdge:
+      case Op::kDeleteEdge:
+        edges.insert(p.edge_id());
+        break;
+      case Op::kSetProperty:
+      case Op::kRemoveProperty:
+        (p.target_type() == "node" ? nodes : edges).insert(p.target_id());
+        break;
+      case Op::kOpaque:
+        break;
+    }
+  }
+};
+
+Element element_from(const pqxx::row& r, int first_json_column) {
+  Element e;
+  e.label = r["label"].c_str();
+  if (auto props = graph::struct_from_json(r[first_json_column].c_str())) e.properties = *props;
+  e.stamps = graph::stamps_from_json(r[first_json_column + 1].c_str());
+  e.stamp = {r["version"].as<std::int64_t>(), r["client_id"].c_str()};
+  return e;
+}
+
+void load_state(pqxx::work& tx, std::int64_t channel_id, const Footprint& fp, Graph& g) {
+  const std::string ch = std::to_string(channel_id);
+  if (!fp.nodes.empty()) {
+    const pqxx::result rows = tx.exec(
+        "SELECT node_id, label, properties::text, stamps::text, version, client_id FROM nodes "
+        "WHERE channel_id = " + ch + " AND node_id IN " + quoted_list(tx, fp.nodes));
+    for (const pqxx::row& r : rows) g.load_node(r["node_id"].c_str(), element_from(r, 2));
+  }
+  if (!fp.edges.empty() || !fp.deleted_nodes.empty()) {
+    std::string where;
+    if (!fp.edges.empty()) where = "edge_id IN " + quoted_list(tx, fp.edges);
+    if (!fp.deleted_nodes.empty()) {
+      const std::string del = quoted_list(tx, fp.deleted_nodes);
+      if (!where.empty()) where += " OR ";
+      where += "from_node_id IN " + del + " OR to_node_id IN " + del;
+    }
+    const pqxx::result rows = tx.exec(
+        "SELECT edge_id, label, properties::text, stamps::text, version, client_id, "
+        "from_node_id, to_node_id FROM edges WHERE channel_id = " + ch + " AND (" + where + ")");
+    for (const pqxx::row& r : rows) {
+      Element e = element_from(r, 2);
+      e.from = r["from_node_id"].c_str();
+      e.to = r["to_node_id"].c_str();
+      g.load_edge(r["edge_id"].c_str(), std::move(e));
+    }
+  }
+}
+
+// Writes what the batch changed: upserts for elements that exist now,
+// deletes for the ones that do not.
+void write_state(pqxx::work& tx, std::int64_t channel_id, Graph& g) {
+  const Graph::Dirty dirty = g.take_dirty();
+  const std::string ch = std::to_string(channel_id);
+  auto write = [&](const std::set<std::string>& ids, bool nodes) {
+    std::string upsert;
+    std::vector<std::string> gone;
+    for (const std::string& id : ids) {
+      const Element* e = nodes ? g.node(id) : g.edge(id);
+      if (e == nullptr) {
+        gone.push_back(id);
+        continue;
+      }
+      upsert += upsert.empty() ? "" : ",";
+      upsert += "(" + ch + "," + tx.quote(id) + "," + tx.quote(e->label) + ",";
+      if (!nodes) upsert += tx.quote(e->from) + "," + tx.quote(e->to) + ",";
+      upsert += tx.quote(graph::to_json(e->properties)) + "," +
+                tx.quote(graph::stamps_to_json(e->stamps)) + "," +
+                std::to_string(e->stamp.version) + "," + tx.quote(e->stamp.client_id) + ")";
+    }
+    const char* table = nodes ? "nodes" : "edges";
+    const char* key = nodes ? "node_id" : "edge_id";
+    if (!upsert.empty()) {
+      tx.exec(std::string("INSERT INTO ") + table + " (channel_id, " + key + ", label, " +
+              (nodes ? "" : "from_node_id, to_node_id, ") +
+              "properties, stamps, version, client_id) VALUES " + upsert +
+              " ON CONFLICT (channel_id, " + key + ") DO UPDATE SET label = EXCLUDED.label, " +
+              (nodes ? "" : "from_node_id = EXCLUDED.from_node_id, to_node_id = EXCLUDED.to_node_id, ") +
+              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, "
+              "version = EXCLUDED.version, client_id = EXCLUDED.client_id");
+    }
+    if (!gone.empty()) {
+      tx.exec(std::string("DELETE FROM ") + table + " WHERE channel_id = " + ch + " AND " + key +
+              " IN " + quoted_list(tx, gone));
+    }
+  };
+  write(dirty.nodes, true);
+  write(dirty.edges, false);
+}
+
+bool retryable(const pqxx::sql_error& e) {
+  const std::string& state = e.sqlstate();
+  // serialization_failure, deadlock_detected, lock_not_available, admin shutdown,
+  // and the connection classes.
+  return state == "40001" || state == "40P01" || state == "55P03" || state.rfind("57P", 0) == 0 ||
+         state.rfind("08", 0) == 0;
+}
+
+}  // namespace
+
+struct PgChangeLog::Connection {
+  explicit Connection(const std::string& url) : pq(url) {
+    pq.prepare("channel_row", "SELECT id, head, conflict_policy FROM channels WHERE name = $1");
+    pq.prepare("read_page",
+               "SELECT version, body FROM patches WHERE channel_id = $1 AND version > $2 "
+               "AND version <= $3 ORDER BY version LIMIT $4");
+  }
+  pqxx::connection pq;
+};
+
+PgChangeLog::PgChangeLog(std::string database_url, std::string instance)
+    : url_(std::move(database_url)), instance_(std::move(instance)) {}
+PgChangeLog::~PgChangeLog() = default;
+
+PgChangeLog::Connection& PgChangeLog::conn() {
+  if (!conn_ || !conn_->pq.is_open()) {
+    conn_.reset();
+    conn_ = std::make_unique<Connection>(url_);
+  }
+  return *conn_;
+}
+
+// Channel rows are created in their own committed transaction, before the
+// batch's transaction locks them: a row inserted inside the batch's
+// transaction would be invisible to another instance's `FOR UPDATE` until
+// commit, and two instances could then each believe they own the channel.
+void PgChangeLog::ensure_channels(const std::set<std::string>& names) {
+  std::vector<std::string> missing;
+  for (const std::string& n : names) {
+    if (!known_channels_.count(n)) missing.push_back(n);
+  }
+  if (missing.empty()) return;
+  pqxx::work tx(conn().pq);
+  std::string values;
+  for (const std::string& n : missing) values += (values.empty() ? "(" : ",(") + tx.quote(n) + ")";
+  tx.exec("INSERT INTO channels (name) VALUES " + values + " ON CONFLICT (name) DO NOTHING");
+  tx.commit();
+  known_channels_.insert(missing.begin(), missing.end());
+}
+
+absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& batch) {
+  CommitResult result;
+  result.acks.resize(batch.size());
+  // Channels in name order: every instance locks channel rows in the same
+  // order, so two instances never deadlock on each other's batches.
+  std::map<std::string, std::vector<std::size_t>> by_channel;
+  for (std::size_t i = 0; i < batch.size(); ++i) by_channel[batch[i].channel].push_back(i);
+  std::set<std::string> names;
+  for (const auto& [name, idx] : by_channel) names.insert(name);
+
+  try {
+    ensure_channels(names);
+    pqxx::work tx(conn().pq);
+    const pqxx::result locked =
+        tx.exec("SELECT id, name, head, conflict_policy FROM channels WHERE name IN " +
+                quoted_list(tx, names) + " ORDER BY name FOR UPDATE");
+    if (locked.size() != names.size()) {
+      known_channels_.clear();  // a channel row was deleted under us
+      return absl::UnavailableError("a channel row disappeared; retry");
+    }
+    // NOTIFY payloads are limited to 8000 bytes: one per few dozen channels.
+    std::vector<std::string> notices;
+    for (const pqxx::row& row : locked) {
+      const std::int64_t channel_id = row["id"].as<std::int64_t>();
+      const std::string name = row["name"].c_str();
+      std::int64_t head = row["head"].as<std::int64_t>();
+      const graph::ConflictPolicy policy =
+          graph::parse_conflict_policy(row["conflict_policy"].c_str())
+              .value_or(graph::ConflictPolicy::kLastWriterWins);
+      const std::vector<std::size_t>& idx = by_channel[name];
+
+      // Ids the channel already holds, with the version each got.
+      std::unordered_set<std::string> ids;
+      Footprint fp;
+      for (std::size_t i : idx) {
+        ids.insert(batch[i].patch.id());
+        fp.add(batch[i].patch);
+      }
+      std::unordered_map<std::string, std::int64_t> seen;
+      for (const pqxx::row& r :
+           tx.exec("SELECT patch_id, version FROM patches WHERE channel_id = " +
+                   std::to_string(channel_id) + " AND patch_id IN " + quoted_list(tx, ids))) {
+        seen.emplace(r[0].c_str(), r[1].as<std::int64_t>());
+      }
+
+      Graph g;
+      load_state(tx, channel_id, fp, g);
+      ChannelBatch accepted{name, {}, 0};
+      std::string rows;
+      for (std::size_t i : idx) {
+        const api::Patch& p = batch[i].patch;
+        if (auto it = seen.find(p.id()); it != seen.end()) {
+          result.acks[i] = make_ack(p, api::Ack::IGNORED, it->second);
+          continue;
+        }
+        if (auto rejection = g.apply(p, head + 1, policy)) {
+          result.acks[i] = make_ack(p, api::Ack::REJECTED, head);
+          result.acks[i].set_code(rejection->code);
+          result.acks[i].set_reason(rejection->reason);
+          continue;
+        }
+        ++head;
+        seen.emplace(p.id(), head);
+        result.acks[i] = make_ack(p, api::Ack::ACCEPTED, head);
+        const std::string body = p.SerializeAsString();  // server_version is never set here
+        rows += rows.empty() ? "(" : ",(";
+        rows += std::to_string(channel_id) + "," + std::to_string(head) + "," + tx.quote(p.id()) +
+                "," + tx.quote(p.client_id()) + "," + tx.quote(p.op()) + "," +
+                tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) +
+                ")";
+        auto stored = std::make_shared<api::Patch>(p);
+        stored->set_server_version(head);
+        accepted.patches.push_back(std::move(stored));
+      }
+      if (accepted.patches.empty()) continue;
+      tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " +
+              rows);
+      write_state(tx, channel_id, g);
+      tx.exec("UPDATE channels SET head = " + std::to_string(head) +
+              " WHERE id = " + std::to_string(channel_id));
+      if (notices.empty() || notices.back().size() > 7000) notices.push_back(instance_);
+      notices.back() += "\n" + name + " " + std::to_string(head);
+      accepted.head = head;
+      result.accepted.push_back(std::move(accepted));
+    }
+    for (const std::string& notice : notices) {
+      // Delivered to listeners only if and when the transaction commits.
+      tx.exec(std::string("SELECT pg_notify('") + kHeadNotifyChannel + "', " + tx.quote(notice) + ")");
+    }
+    tx.commit();
+  } catch (const pqxx::in_doubt_error& e) {
+    conn_.reset();
+    return absl::UnknownError(std::string("commit outcome unknown: ") + e.what());
+  } catch (const pqxx::broken_connection& e) {
+    conn_.reset();
+    return absl::UnavailableError(std::string("database connection lost: ") + e.what());
+  } catch (const pqxx::sql_error& e) {
+    if (retryable(e)) return absl::UnavailableError(e.what());
+    return absl::InternalError(e.what());
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::InternalError(e.what());
+  }
+  return result;
+}
+
+absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t after,
+                                       std::size_t limit, std::size_t max_bytes) {
+  Page page;
+  try {
+    // Versions are immutable once committed, so a page needs no snapshot:
+    // reading the head first and capping the page at it keeps has_more true
+    // to what was read.
+    pqxx::nontransaction tx(conn().pq);
+    const pqxx::result ch = tx.exec_prepared("channel_row", channel);
+    if (ch.empty()) return page;
+    const std::int64_t id = ch[0][0].as<std::int64_t>();
+    page.head = ch[0][1].as<std::int64_t>();
+    if (after >= page.head) return page;
+    std::size_t bytes = 0;
+    const pqxx::result rows = tx.exec_prepared("read_page", id, after, page.head,
+                                               static_cast<std::int64_t>(limit));
+    for (const pqxx::row& r : rows) {
+      const pqxx::binarystring body(r[1]);
+      auto p = std::make_shared<api::Patch>();
+      if (!p->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+        return absl::DataLossError("patch at version " + std::string(r[0].c_str()) +
+                                   " of channel " + channel + " does not decode");
+      }
+      p->set_server_version(r[0].as<std::int64_t>());
+      bytes += body.size();
+      page.patches.push_back(std::move(p));
+      if (bytes >= max_bytes) break;
+    }
+    const std::int64_t last = page.patches.empty() ? after : page.patches.back()->server_version();
+    page.has_more = last < page.head;
+  } catch (const pqxx::broken_connection& e) {
+    conn_.reset();
+    return absl::UnavailableError(std::string("database connection lost: ") + e.what());
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::UnavailableError(e.what());
+  }
+  return page;
+}
+
+absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& channel) {
+  ChannelState state{channel, 0, "last_writer_wins"};
+  try {
+    pqxx::nontransaction tx(conn().pq);
+    const pqxx::result ch = tx.exec_prepared("channel_row", channel);
+    if (!ch.empty()) {
+      state.head = ch[0][1].as<std::int64_t>();
+      state.conflict_policy = ch[0][2].c_str();
+    }
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::UnavailableError(e.what());
+  }
+  return state;
+}
+
+absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
+                                                    const std::string& conflict_policy) {
+  try {
+    pqxx::work tx(conn().pq);
+    const pqxx::row r = tx.exec1(
+        "INSERT INTO channels (name, conflict_policy) VALUES (" + tx.quote(channel) + ", " +
+        tx.quote(conflict_policy) +
+        ") ON CONFLICT (name) DO UPDATE SET conflict_policy = EXCLUDED.conflict_policy "
+        "RETURNING head, conflict_policy");
+    tx.commit();
+    known_channels_.insert(channel);
+    return ChannelState{channel, r[0].as<std::int64_t>(), r[1].c_str()};
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::UnavailableError(e.what());
+  }
+}
+
+}  // namespace syncd::store

@@ -1,0 +1,43 @@
+#pragma once
+// ChangeLog on PostgreSQL through libpqxx (see change_log.h for the
+// contract). The schema is migrations/*.sql.
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "store/change_log.h"
+
+namespace syncd::store {
+
+// The LISTEN/NOTIFY channel on which every commit announces its instance
+// id, then a line "<channel> <head>" per channel, so that other syncd
+// instances fan out too (see engine/head_listener.h).
+inline constexpr const char* kHeadNotifyChannel = "syncd_heads";
+
+class PgChangeLog final : public ChangeLog {
+ public:
+  // Connects lazily, on first use, and again after a connection breaks.
+  // `instance` names this process in NOTIFY payloads.
+  PgChangeLog(std::string database_url, std::string instance);
+  ~PgChangeLog() override;
+
+  absl::StatusOr<CommitResult> commit(const std::vector<Submission>& batch) override;
+  absl::StatusOr<Page> read(const std::string& channel, std::int64_t after, std::size_t limit,
+                            std::size_t max_bytes) override;
+  absl::StatusOr<ChannelState> channel_state(const std::string& channel) override;
+  absl::StatusOr<ChannelState> configure(const std::string& channel,
+                                         const std::string& conflict_policy) override;
+
+ private:
+  struct Connection;  // a pqxx::connection with its prepared statements
+  Connection& conn();
+  void ensure_channels(const std::set<std::string>& names);
+
+  std::string url_;
+  std::string instance_;
+  std::unique_ptr<Connection> conn_;
+  std::set<std::string> known_channels_;  // rows known to exist
+};
+
+}  // namespace syncd::store
