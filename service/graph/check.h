@@ -15,7 +15,7 @@ namespace syncd::graph {
 
 struct Limits {
   std::size_t max_patch_bytes = 64 * 1024;  // encoded size of the Patch
-  int max_data_depth = 32;                  // nesting of objects and arrays
+  int max_data_depth = 16;  // nesting of objects and arrays (below protobuf's decoder limit)
   std::size_t max_data_values = 10'000;     // values in data / propertyValue
 };
 
