@@ -1,0 +1,142 @@
+// Migrations, start-up checks, health, heartbeats and idle timeouts.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "harness.h"
+#include "patches.h"
+
+namespace syncd::testing {
+namespace {
+
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
+}
+
+TEST(Lifecycle, MigrateDownThenUpRoundTrips) {
+  TestDatabase db;
+  auto status = run_syncd({"migrate", "status", "--database-url", db.url()});
+  ASSERT_EQ(status.status, 0) << status.output;
+  EXPECT_EQ(status.output.find("[pending]"), std::string::npos) << status.output;
+
+  const std::string tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
+                             "AND table_name IN ('channels','patches','nodes','edges')";
+  EXPECT_EQ(db.query_value(tables), "4");
+  int downs = 0;
+  for (;;) {
+    auto down = run_syncd({"migrate", "down", "--database-url", db.url()});
+    ASSERT_EQ(down.status, 0) << down.output;
+    if (down.output.find("nothing to revert") != std::string::npos) break;
+    ++downs;
+    ASSERT_LT(downs, 100);
+  }
+  EXPECT_GE(downs, 2);
+  EXPECT_EQ(db.query_value(tables), "0");
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM schema_migrations"), "0");
+
+  auto up = run_syncd({"migrate", "up", "--database-url", db.url()});
+  ASSERT_EQ(up.status, 0) << up.output;
+  EXPECT_NE(up.output.find("applied " + std::to_string(downs) + " migration"), std::string::npos) << up.output;
+  EXPECT_EQ(db.query_value(tables), "4");
+  auto again = run_syncd({"migrate", "up", "--database-url", db.url()});
+  EXPECT_NE(again.output.find("up to date"), std::string::npos) << again.output;
+
+  // And the schema works.
+  Syncd s(db.url());
+  SessionClient session(s, "after-migrations");
+  session.send(create_node("p", "n"));
+  auto ack = session.ack("p");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status(), api::Ack::ACCEPTED);
+}
+
+TEST(Lifecycle, ServeRefusesASchemaThatIsBehind) {
+  TestDatabase db(/*migrate=*/false);
+  EXPECT_THROW(Syncd s(db.url()), std::runtime_error);
+  auto r = run_syncd({"serve", "--database-url", db.url(), "--grpc-listen", "127.0.0.1:0",
+                      "--http-listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("syncd migrate up"), std::string::npos) << r.output;
+}
+
+TEST(Lifecycle, HelpAndConfigurationErrorsAreClear) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}}) {
+    auto r = run_syncd(args);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
+  }
+  auto no_db = run_syncd({"migrate", "up", "--database-url", ""});
+  EXPECT_EQ(no_db.status, 2);
+  EXPECT_NE(no_db.output.find("DATABASE_URL"), std::string::npos);
+  auto unreachable = run_syncd({"migrate", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x"});
+  EXPECT_EQ(unreachable.status, 1);
+  auto bad_flag = run_syncd({"serve", "--no-such-flag"});
+  EXPECT_EQ(bad_flag.status, 2);
+  EXPECT_NE(bad_flag.output.find("no-such-flag"), std::string::npos);
+}
+
+TEST(Lifecycle, HealthIsServingOverGrpcAndHttp) {
+  TestDatabase db;
+  Syncd s(db.url());
+  auto health = grpc::health::v1::Health::NewStub(s.channel());
+  for (const std::string service : {"", "sync.v1.Sync"}) {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  const std::string ok = http_get(s.http_port(), "/healthz");
+  EXPECT_NE(ok.find("200 OK"), std::string::npos) << ok;
+  EXPECT_NE(ok.find("serving"), std::string::npos);
+  EXPECT_NE(http_get(s.http_port(), "/nope").find("404"), std::string::npos);
+}
+
+TEST(Lifecycle, SilentSessionsAreClosedAndHeartbeatsKeepThemOpen) {
+  TestDatabase db;
+  Syncd s(db.url(), {"--idle-timeout", "2", "--heartbeat-interval", "1"});
+  SessionClient silent(s, "idle");
+  SessionClient chatty(s, "idle");
+  ASSERT_TRUE(silent.wait_opened());
+  ASSERT_TRUE(chatty.wait_opened());
+  api::SessionRequest hb;
+  hb.mutable_heartbeat();
+  for (int i = 0; i < 12; ++i) {
+    chatty.send(hb);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  EXPECT_TRUE(silent.ended());
+  const grpc::Status st = silent.finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(st.error_message().find("heartbeat"), std::string::npos) << st.error_message();
+  EXPECT_FALSE(chatty.ended());
+  int heartbeats = 0;
+  for (const auto& r : chatty.responses()) heartbeats += r.has_heartbeat();
+  EXPECT_GE(heartbeats, 2);
+  chatty.send(create_node("still-here", "n"));
+  auto ack = chatty.ack("still-here");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status(), api::Ack::ACCEPTED);
+}
+
+}  // namespace
+}  // namespace syncd::testing
