@@ -237,7 +237,10 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
       api::SessionResponse msg;
       auto* state = msg.mutable_sync_state();
       for (const auto& p : page->patches) {
-        if (cursor_.advance(p->server_version())) *state->add_patches() = *p;
+        const std::int64_t v = p->server_version();
+        // A patch the session sent while its history was still coming is
+        // answered by its ack, never echoed back.
+        if (cursor_.advance(v) && !own_versions_.count(v)) *state->add_patches() = *p;
       }
       state->set_version(cursor_.position());
       state->set_has_more(cursor_.behind());

@@ -97,6 +97,29 @@ TEST(History, SessionGetsHistoryPagesThenLiveWithNoGapWhileOthersWrite) {
   EXPECT_TRUE(pages_done);
 }
 
+TEST(History, OwnPatchesSentDuringHistoryAreNotEchoed) {
+  TestDatabase db;
+  Syncd s(db.url(), {"--page-size", "5"});
+  push_nodes(s, "echo", 1, 300);
+  SessionClient session(s, "echo", 0);
+  for (int i = 0; i < 20; ++i) session.send(create_node("own" + std::to_string(i), "own" + std::to_string(i)));
+  std::vector<std::int64_t> own;
+  for (int i = 0; i < 20; ++i) {
+    auto ack = session.ack("own" + std::to_string(i));
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->status(), api::Ack::ACCEPTED);
+    own.push_back(ack->server_version());
+  }
+  push_nodes(s, "echo", 1000, 1009);  // others' patches after ours
+  ASSERT_TRUE(session.wait_for([&](const auto& rs) { return versions_in(rs).size() >= 310; }));
+  std::vector<std::int64_t> all = session.delivered_versions();
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  for (std::int64_t v : own) EXPECT_EQ(std::count(all.begin(), all.end(), v), 0) << "own patch " << v << " echoed";
+  all.insert(all.end(), own.begin(), own.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, iota(1, 330));
+}
+
 TEST(History, NoHistoryStartsAtTheHead) {
   TestDatabase db;
   Syncd s(db.url());
