@@ -34,22 +34,12 @@ void SessionCall::OnReadDone(bool ok) {
       }
       break;
     case api::SessionRequest::kPatch:
-      if (!opened_) {
-        stream_->close(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                    "the first message of a session must be `open`"),
-                       false);
-        return;
-      }
+      if (!opened_) return refuse_unopened();
       keep_reading = stream_->patch_sent();
       submit(std::move(*request_.mutable_patch()));
       break;
     case api::SessionRequest::kSyncRequest:
-      if (!opened_) {
-        stream_->close(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                    "the first message of a session must be `open`"),
-                       false);
-        return;
-      }
+      if (!opened_) return refuse_unopened();
       stream_->request_sync(request_.sync_request().from_version(),
                             static_cast<std::size_t>(std::max(0, request_.sync_request().limit())));
       break;
@@ -60,6 +50,12 @@ void SessionCall::OnReadDone(bool ok) {
       break;
   }
   if (keep_reading) StartRead(&request_);
+}
+
+void SessionCall::refuse_unopened() {
+  stream_->close(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              "the first message of a session must be `open`"),
+                 false);
 }
 
 void SessionCall::open(const api::OpenChannel& open) {

@@ -32,6 +32,7 @@ class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, ap
 
  private:
   void open(const api::OpenChannel& open);
+  void refuse_unopened();
   void submit(api::Patch patch);
   void send_error(const std::string& code, const std::string& message);
 

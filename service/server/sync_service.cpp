@@ -35,6 +35,14 @@ bool admit(Context& ctx, grpc::ServerUnaryReactor* reactor, const std::string& c
   return true;
 }
 
+void fill_info(const store::ChannelState& state, const engine::Hub& hub, api::ChannelInfo* out) {
+  out->set_channel(state.channel);
+  out->set_head_version(state.head);
+  out->set_patch_count(state.head);  // the log is never compacted
+  out->set_connected_clients(hub.subscriber_count(state.channel));
+  out->set_conflict_policy(state.conflict_policy);
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>* SyncService::Session(
@@ -145,11 +153,7 @@ grpc::ServerUnaryReactor* SyncService::GetChannelInfo(grpc::CallbackServerContex
       reactor->Finish(unavailable(state.status()));
       return;
     }
-    response->set_channel(channel);
-    response->set_head_version(state->head);
-    response->set_patch_count(state->head);  // the log is never compacted
-    response->set_connected_clients(ctx_.hub.subscriber_count(channel));
-    response->set_conflict_policy(state->conflict_policy);
+    fill_info(*state, ctx_.hub, response);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -173,11 +177,7 @@ grpc::ServerUnaryReactor* SyncService::ConfigureChannel(grpc::CallbackServerCont
       reactor->Finish(unavailable(state.status()));
       return;
     }
-    response->set_channel(channel);
-    response->set_head_version(state->head);
-    response->set_patch_count(state->head);
-    response->set_connected_clients(ctx_.hub.subscriber_count(channel));
-    response->set_conflict_policy(state->conflict_policy);
+    fill_info(*state, ctx_.hub, response);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -268,6 +268,12 @@ std::vector<api::SessionResponse> SessionClient::responses() {
   return responses_;
 }
 
+std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to) {
+  std::vector<std::int64_t> v;
+  for (std::int64_t i = from; i <= to; ++i) v.push_back(i);
+  return v;
+}
+
 std::vector<std::int64_t> SessionClient::delivered_versions() { return versions_in(responses()); }
 
 std::vector<std::int64_t> versions_in(const std::vector<api::SessionResponse>& responses) {

@@ -88,7 +88,10 @@ class SessionClient {
   bool wait_for(const std::function<bool(const std::vector<api::SessionResponse>&)>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::vector<api::SessionResponse> responses();
-  // Versions delivered by sync_state pages and broadcasts, in arrival order.
+  // from, from+1, ..., to.
+std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to);
+
+// Versions delivered by sync_state pages and broadcasts, in arrival order.
   std::vector<std::int64_t> delivered_versions();
   // Waits for the stream to end; its status.
   grpc::Status finish(std::chrono::milliseconds timeout = std::chrono::seconds(20));
@@ -105,6 +108,9 @@ class SessionClient {
   std::thread reader_;
   std::mutex write_mu_;
 };
+
+// from, from+1, ..., to.
+std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to);
 
 // Versions delivered by sync_state pages and broadcasts in `responses`, in
 // arrival order (for wait_for predicates, which must not call back into

@@ -9,12 +9,6 @@
 namespace syncd::testing {
 namespace {
 
-std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to) {
-  std::vector<std::int64_t> v;
-  for (std::int64_t i = from; i <= to; ++i) v.push_back(i);
-  return v;
-}
-
 void push_nodes(const Syncd& s, const std::string& channel, int from, int to) {
   auto stub = s.stub();
   for (int start = from; start <= to; start += 500) {

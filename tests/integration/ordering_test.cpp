@@ -13,12 +13,6 @@
 namespace syncd::testing {
 namespace {
 
-std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to) {
-  std::vector<std::int64_t> v;
-  for (std::int64_t i = from; i <= to; ++i) v.push_back(i);
-  return v;
-}
-
 struct Writer {
   std::unique_ptr<SessionClient> session;
   std::string prefix;
