@@ -42,9 +42,10 @@ void ChannelStream::request_sync(std::int64_t from, std::size_t limit) {
   maybe_read();
 }
 
-bool ChannelStream::patch_sent() {
+bool ChannelStream::patch_sent(const api::Patch& patch) {
   std::lock_guard lock(mu_);
   ++unacked_;
+  in_flight_.emplace(patch.id(), patch.client_id());
   paused_ = !flow_open();
   return !paused_;
 }
@@ -52,6 +53,7 @@ bool ChannelStream::patch_sent() {
 void ChannelStream::patch_answered(const api::Ack& ack) {
   std::lock_guard lock(mu_);
   --unacked_;
+  if (auto it = in_flight_.find(ack.patch_id()); it != in_flight_.end()) in_flight_.erase(it);
   if (ack.status() == api::Ack::ACCEPTED && ack.server_version() > cursor_.position()) {
     own_versions_.insert(ack.server_version());
   }
@@ -61,6 +63,15 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
     queue_.push_back(std::move(msg));
   }
   pump();
+}
+
+bool ChannelStream::is_own(const api::Patch& p) const {
+  if (own_versions_.count(p.server_version())) return true;
+  auto [first, last] = in_flight_.equal_range(p.id());
+  for (auto it = first; it != last; ++it) {
+    if (it->second == p.client_id()) return true;
+  }
+  return false;
 }
 
 bool ChannelStream::flow_open() const {
@@ -240,7 +251,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
         const std::int64_t v = p->server_version();
         // A patch the session sent while its history was still coming is
         // answered by its ack, never echoed back.
-        if (cursor_.advance(v) && !own_versions_.count(v)) *state->add_patches() = *p;
+        if (cursor_.advance(v) && !is_own(*p)) *state->add_patches() = *p;
       }
       state->set_version(cursor_.position());
       state->set_has_more(cursor_.behind());
@@ -249,7 +260,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
     } else {
       for (const auto& p : page->patches) {
         const std::int64_t v = p->server_version();
-        if (cursor_.advance(v) && !own_versions_.count(v)) enqueue_patch(p);
+        if (cursor_.advance(v) && !is_own(*p)) enqueue_patch(p);
       }
     }
     own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(cursor_.position()));

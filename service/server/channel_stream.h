@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include <grpcpp/support/status.h>
 
@@ -79,7 +80,7 @@ class ChannelStream final : public engine::Subscriber,
 
   // Session flow control: a patch went to the committer / came back.
   // Returns false when the session should stop reading until resumed.
-  bool patch_sent();
+  bool patch_sent(const api::Patch& patch);
   void patch_answered(const api::Ack& ack);
 
   void touch();  // the client sent something
@@ -107,6 +108,7 @@ class ChannelStream final : public engine::Subscriber,
   void enqueue_patch(const store::PatchPtr& p);  // requires mu_
   void maybe_resume();                           // requires mu_
   bool flow_open() const;                        // requires mu_
+  bool is_own(const api::Patch& p) const;        // requires mu_
 
   const Kind kind_;
   std::string channel_;  // constant after bind()
@@ -119,7 +121,11 @@ class ChannelStream final : public engine::Subscriber,
   bool writing_ = false;
   Mode mode_ = Mode::kPending;
   engine::Cursor cursor_{0};
-  std::set<std::int64_t> own_versions_;  // this session's accepted patches not yet passed
+  // This session's own patches, never to be sent back to it. A log read
+  // can see one of them committed before its ack reaches us, so patches in
+  // flight are known by id (and client id) until their ack gives the version.
+  std::unordered_multimap<std::string, std::string> in_flight_;  // id -> client id
+  std::set<std::int64_t> own_versions_;  // accepted, not yet passed by the cursor
   bool reading_ = false;
   bool sync_pending_ = false;
   std::int64_t sync_from_ = 0;

@@ -35,7 +35,7 @@ void SessionCall::OnReadDone(bool ok) {
       break;
     case api::SessionRequest::kPatch:
       if (!opened_) return refuse_unopened();
-      keep_reading = stream_->patch_sent();
+      keep_reading = stream_->patch_sent(request_.patch());
       submit(std::move(*request_.mutable_patch()));
       break;
     case api::SessionRequest::kSyncRequest:
