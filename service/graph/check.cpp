@@ -198,6 +198,7 @@ std::optional<Rejection> check_shape(const api::Patch& p, const Limits& limits) 
 
   ValueWalker walker(limits);
   if (auto why = walker.walk(p.data(), 1)) return invalid(*why);
+  if (auto why = walker.walk(p.extra(), 1)) return invalid(*why);
   if (p.has_property_value()) {
     if (auto why = walker.walk(p.property_value(), 1)) return invalid(*why);
   }

@@ -37,7 +37,9 @@ TEST(Migration, BundledMigrationsAreOrderedAndReversible) {
     EXPECT_EQ((*all)[i].version.size(), 14u) << (*all)[i].name;
     EXPECT_FALSE((*all)[i].up.empty()) << (*all)[i].name;
     EXPECT_FALSE((*all)[i].down.empty()) << (*all)[i].name << " has no down migration";
-    if (i > 0) EXPECT_LT((*all)[i - 1].version, (*all)[i].version);
+    if (i > 0) {
+      EXPECT_LT((*all)[i - 1].version, (*all)[i].version);
+    }
   }
 }
 

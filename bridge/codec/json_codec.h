@@ -1,0 +1,48 @@
+#pragma once
+// The JSON WebSocket protocol (PROTOCOL.md) to and from sync.v1 messages.
+//
+// Client frames are parsed with nlohmann::json; field names are camelCase,
+// numbers are JSON numbers. JSON values map onto google.protobuf.Value
+// exactly as far as doubles reach: integers up to 2^53 - 1 come back as the
+// same integers, other numbers as the shortest text of the same double.
+// Keys of a patch that the API does not name travel in Patch.extra and are
+// written back in place, so a patch is relayed as its sender wrote it.
+// Nothing here throws.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "api/messages.h"
+
+namespace bridge::codec {
+
+// What went wrong with a client frame: a PROTOCOL.md error code
+// (invalid_json, invalid_message, invalid_patch, unknown_type) and a
+// sentence for the developer reading the client's console.
+struct Error {
+  std::string code;
+  std::string message;
+};
+
+struct Heartbeat {};
+
+using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat>;
+
+// One text frame from a client.
+std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame);
+
+// Server frames.
+std::string encode_ack(const api::Ack& ack);               // patch_response
+std::string encode_broadcast(const api::Patch& patch);     // patch_broadcast
+std::string encode_sync_state(const api::SyncState& state);  // sync_state
+std::string encode_error(std::string_view code, std::string_view message);
+
+// The lowercase ack status word: accepted, rejected, ignored.
+std::string_view status_word(api::Ack::Status status);
+
+// A patch as its JSON object text (with serverVersion when set).
+std::string patch_to_json(const api::Patch& patch);
+
+}  // namespace bridge::codec
