@@ -1,0 +1,121 @@
+// sync-bridge: serves the JSON WebSocket sync protocol to browsers and
+// legacy clients, translating it to sync.v1 gRPC streams to syncd.
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "http/listener.h"
+#include "ws/context.h"
+
+namespace po = boost::program_options;
+namespace net = boost::asio;
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "0.0.0.0:" + env_or("PORT", "8080");
+  std::string upstream = env_or("SYNC_UPSTREAM", "127.0.0.1:50051");
+  int threads = 2;
+  int idle = 60;
+  std::size_t max_frame = 1 << 20;
+  std::size_t queue = 1024;
+  std::string log_level;
+  po::options_description flags(
+      "sync-bridge - the JSON WebSocket sync protocol, over sync.v1 gRPC\n\n"
+      "Usage: sync-bridge [flags]\n\n"
+      "Endpoints: ws://HOST:PORT/sync (and /) ?channel=NAME&since=VERSION|head&token=JWT,\n"
+      "GET /healthz, /readyz, /stats, /.\n\nFlags");
+  flags.add_options()("help,h", "show this help")(
+      "listen", po::value<std::string>(&listen)->default_value(listen, "0.0.0.0:$PORT or 0.0.0.0:8080"),
+      "HOST:PORT for HTTP and WebSocket")(
+      "upstream", po::value<std::string>(&upstream)->default_value(upstream, "$SYNC_UPSTREAM or 127.0.0.1:50051"),
+      "syncd's gRPC address")(
+      "threads", po::value<int>(&threads)->default_value(threads), "I/O threads")(
+      "idle-timeout", po::value<int>(&idle)->default_value(idle),
+      "seconds without any frame (ping and pong included) before a socket is closed")(
+      "max-frame-bytes", po::value<std::size_t>(&max_frame)->default_value(max_frame),
+      "largest client frame; a larger one closes the socket with 1009")(
+      "queue-limit", po::value<std::size_t>(&queue)->default_value(queue),
+      "frames queued per socket before the bridge stops reading from syncd for it")(
+      "log-level", po::value<std::string>(&log_level)->default_value("info"), "debug, info, warn or error");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "sync-bridge: " << e.what() << "\n\n" << flags << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << flags << "\n";
+    return 0;
+  }
+  if (threads < 1 || idle < 1 || max_frame < 1024 || queue < 2) {
+    std::cerr << "sync-bridge: --threads and --idle-timeout must be >= 1, --max-frame-bytes >= 1024, "
+                 "--queue-limit >= 2\n";
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  const std::size_t colon = listen.rfind(':');
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(colon == std::string::npos ? "" : listen.substr(0, colon), ec);
+  int port = -1;
+  if (!ec && colon != std::string::npos) port = std::atoi(listen.c_str() + colon + 1);
+  if (ec || port < 0 || port > 65535) {
+    std::cerr << "sync-bridge: --listen wants IP:PORT, e.g. 0.0.0.0:8080 (got \"" << listen << "\")\n";
+    return 2;
+  }
+
+  bridge::BridgeContext ctx;
+  ctx.channel = grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials());
+  ctx.stub = api::Sync::NewStub(ctx.channel);
+  ctx.limits.idle_timeout = std::chrono::seconds(idle);
+  ctx.limits.max_frame_bytes = max_frame;
+  ctx.limits.queue_messages = queue;
+
+  net::io_context ioc(threads);
+  std::shared_ptr<bridge::Listener> listener;
+  try {
+    listener = std::make_shared<bridge::Listener>(ioc, net::ip::tcp::endpoint(address, static_cast<unsigned short>(port)), ctx);
+  } catch (const boost::system::system_error& e) {
+    spdlog::critical("cannot listen on {}: {}", listen, e.what());
+    return 1;
+  }
+  listener->run();
+  spdlog::info("sync-bridge listening on port {} (ws /sync, GET /healthz /readyz /stats), upstream syncd at {}",
+               listener->port(), upstream);
+
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    spdlog::info("{}: closing sockets with 1001", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ctx.stopping = true;
+    listener->stop();
+    ctx.sessions.close_all();
+    // Sessions finish their close handshakes; stop once they have had a moment.
+    auto timer = std::make_shared<net::steady_timer>(ioc, std::chrono::seconds(2));
+    timer->async_wait([&ioc, timer](const boost::system::error_code&) { ioc.stop(); });
+  });
+
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  spdlog::info("stopped");
+  return 0;
+}

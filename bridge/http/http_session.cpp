@@ -1,0 +1,160 @@
+#include "http/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "http/demo_page.h"
+#include "ws/ws_session.h"
+
+namespace bridge {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+bool valid_channel(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') return false;
+  }
+  return true;
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+SocketParams socket_params(const http::request<http::string_body>& req) {
+  SocketParams p;
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) {
+    p.error = "the request target is not a valid URL";
+    return p;
+  }
+  for (const auto& param : url->params()) {
+    if (param.key == "channel") {
+      p.channel = param.value;
+    } else if (param.key == "since") {
+      if (param.value == "head") {
+        p.head = true;
+      } else {
+        const char* first = param.value.data();
+        const char* last = first + param.value.size();
+        auto [ptr, ec] = std::from_chars(first, last, p.since);
+        if (ec != std::errc() || ptr != last || p.since < 0) {
+          p.error = "since must be a version (0, 1, 2, ...) or \"head\"";
+        }
+      }
+    } else if (param.key == "token" && !param.value.empty()) {
+      p.authorization = "Bearer " + std::string(param.value);
+    }
+  }
+  if (auto auth = req.find(http::field::authorization); auth != req.end() && p.authorization.empty()) {
+    p.authorization = std::string(auth->value());
+  }
+  if (p.error.empty() && !valid_channel(p.channel)) {
+    p.error = "channel must be 1-128 characters of [A-Za-z0-9._:-]";
+  }
+  return p;
+}
+
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, BridgeContext& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
+
+void HttpSession::run() {
+  net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+}
+
+void HttpSession::do_read() {
+  req_ = {};
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, req_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return;  // closed, timed out or not HTTP: nothing to answer
+  const std::string_view path = path_of(req_.target());
+  if (beast::websocket::is_upgrade(req_)) {
+    if (path != "/sync" && path != "/") {
+      respond(http::status::not_found, "text/plain", "WebSocket endpoints: /sync and /\n");
+      return;
+    }
+    SocketParams params = socket_params(req_);
+    std::make_shared<WsSession>(std::move(stream_), ctx_)->run(std::move(req_), std::move(params));
+    return;
+  }
+  if (req_.method() != http::verb::get && req_.method() != http::verb::head) {
+    respond(http::status::method_not_allowed, "text/plain", "only GET\n");
+  } else if (path == "/healthz") {
+    respond(http::status::ok, "application/json", R"({"status":"ok"})");
+  } else if (path == "/readyz") {
+    readiness();
+  } else if (path == "/stats") {
+    const auto state = ctx_.channel->GetState(false);
+    respond(http::status::ok, "application/json",
+            ctx_.stats.to_json(state == GRPC_CHANNEL_READY ? "ready"
+                               : state == GRPC_CHANNEL_TRANSIENT_FAILURE ? "unavailable"
+                                                                         : "connecting"));
+  } else if (path == "/") {
+    respond(http::status::ok, "text/html; charset=utf-8", std::string(kDemoPage));
+  } else {
+    respond(http::status::not_found, "application/json",
+            R"({"error":"not found; try /healthz, /readyz, /stats, or a WebSocket on /sync"})");
+  }
+}
+
+// Ready when syncd answers its health check within a second.
+void HttpSession::readiness() {
+  struct Call {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    std::unique_ptr<grpc::health::v1::Health::Stub> stub;
+  };
+  auto call = std::make_shared<Call>();
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  call->stub = grpc::health::v1::Health::NewStub(ctx_.channel);
+  call->stub->async()->Check(&call->ctx, &call->req, &call->resp,
+                             [self = shared_from_this(), call](grpc::Status st) {
+                               const bool ok = st.ok() &&
+                                   call->resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+                               net::post(self->stream_.get_executor(), [self, ok, msg = st.error_message()] {
+                                 if (ok) {
+                                   self->respond(http::status::ok, "application/json", R"({"status":"ready"})");
+                                 } else {
+                                   self->respond(http::status::service_unavailable, "application/json",
+                                                 R"({"status":"unavailable","upstream":"syncd does not answer"})");
+                                 }
+                               });
+                             });
+}
+
+void HttpSession::respond(http::status status, std::string content_type, std::string body) {
+  auto res = std::make_shared<http::response<http::string_body>>(status, req_.version());
+  res->set(http::field::server, "sync-bridge");
+  res->set(http::field::content_type, content_type);
+  res->set(http::field::cache_control, "no-store");
+  res->keep_alive(req_.keep_alive());
+  if (req_.method() != http::verb::head) res->body() = std::move(body);
+  res->prepare_payload();
+  res_ = res;
+  http::async_write(stream_, *res,
+                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), res->keep_alive()));
+}
+
+void HttpSession::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  res_.reset();
+  if (ec) return;
+  if (keep_alive) {
+    do_read();
+  } else {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  }
+}
+
+}  // namespace bridge

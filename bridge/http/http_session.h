@@ -1,0 +1,39 @@
+#pragma once
+// One TCP connection's first HTTP request: a WebSocket upgrade on /sync or
+// / (handed to WsSession), or a plain GET: /healthz (the process is up),
+// /readyz (syncd answers its health check), /stats (counters as JSON) and
+// / (the demo page).
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+
+#include "ws/context.h"
+
+namespace bridge {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket&& socket, BridgeContext& ctx);
+  void run();
+
+ private:
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void respond(boost::beast::http::status status, std::string content_type, std::string body);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  void readiness();
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::request<boost::beast::http::string_body> req_;
+  std::shared_ptr<void> res_;  // the response being written
+  BridgeContext& ctx_;
+};
+
+// Parses the query of an upgrade request (channel, since, token) and the
+// Authorization header. A bad value is reported in `error`.
+struct SocketParams;
+SocketParams socket_params(const boost::beast::http::request<boost::beast::http::string_body>& req);
+
+}  // namespace bridge

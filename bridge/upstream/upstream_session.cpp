@@ -1,0 +1,101 @@
+#include "upstream/upstream_session.h"
+
+namespace bridge::upstream {
+
+// The gRPC side. Deletes itself in OnDone, after telling the owner.
+class UpstreamSession::Reactor final
+    : public grpc::ClientBidiReactor<api::SessionRequest, api::SessionResponse> {
+ public:
+  Reactor(std::shared_ptr<UpstreamSession> owner, std::weak_ptr<Listener> listener)
+      : owner_(std::move(owner)), listener_(std::move(listener)) {}
+
+  grpc::ClientContext ctx;
+
+  // Called with owner_->mu_ held.
+  void send_locked(api::SessionRequest msg) {
+    writes_.push_back(std::move(msg));
+    if (writes_.size() == 1 && !writes_closed_) StartWrite(&writes_.front());
+  }
+
+  void resume_locked() {
+    if (!paused_) return;
+    paused_ = false;
+    StartRead(&read_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(owner_->mu_);
+    writes_.pop_front();
+    if (!ok) {
+      writes_closed_ = true;  // the stream is ending; OnDone follows
+      writes_.clear();
+      return;
+    }
+    if (!writes_.empty()) StartWrite(&writes_.front());
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream is ending; OnDone has the status
+    bool keep_reading = true;
+    if (auto l = listener_.lock()) keep_reading = l->on_upstream_message(read_);
+    std::lock_guard lock(owner_->mu_);
+    if (keep_reading) {
+      StartRead(&read_);
+    } else {
+      paused_ = true;
+    }
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard lock(owner_->mu_);
+      owner_->reactor_ = nullptr;
+    }
+    if (auto l = listener_.lock()) l->on_upstream_done(status);
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<UpstreamSession> owner_;  // keeps the mutex alive until OnDone
+  std::weak_ptr<Listener> listener_;
+  api::SessionResponse read_;
+  std::deque<api::SessionRequest> writes_;  // guarded by owner_->mu_; front in flight
+  bool writes_closed_ = false;              // guarded by owner_->mu_
+  bool paused_ = true;                      // guarded by owner_->mu_; no read in flight
+};
+
+std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, const api::OpenChannel& open,
+                                                        const std::string& authorization,
+                                                        std::weak_ptr<Listener> listener) {
+  std::shared_ptr<UpstreamSession> self(new UpstreamSession());
+  auto* reactor = new Reactor(self, std::move(listener));
+  if (!authorization.empty()) reactor->ctx.AddMetadata("authorization", authorization);
+  std::lock_guard lock(self->mu_);
+  self->reactor_ = reactor;
+  stub.async()->Session(&reactor->ctx, reactor);
+  api::SessionRequest req;
+  *req.mutable_open() = open;
+  reactor->send_locked(std::move(req));
+  reactor->resume_locked();  // the first read
+  reactor->StartCall();
+  return self;
+}
+
+UpstreamSession::~UpstreamSession() = default;
+
+void UpstreamSession::send(api::SessionRequest msg) {
+  std::lock_guard lock(mu_);
+  if (reactor_ != nullptr) reactor_->send_locked(std::move(msg));
+}
+
+void UpstreamSession::resume() {
+  std::lock_guard lock(mu_);
+  if (reactor_ != nullptr) reactor_->resume_locked();
+}
+
+void UpstreamSession::cancel() {
+  std::lock_guard lock(mu_);
+  if (reactor_ != nullptr) reactor_->ctx.TryCancel();
+}
+
+}  // namespace bridge::upstream

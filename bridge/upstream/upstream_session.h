@@ -1,0 +1,51 @@
+#pragma once
+// One sync.v1 Session stream to syncd, on behalf of one WebSocket.
+//
+// gRPC's callback reactor runs on gRPC's threads and lives until OnDone;
+// the WebSocket session lives on its Asio strand. They meet here:
+// UpstreamSession is shared by both, and every call into the reactor checks,
+// under one mutex, that the call has not ended. Messages from syncd go to
+// the Listener (on a gRPC thread); it must not block, and may ask to pause
+// reading (backpressure) until it calls resume().
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "api/grpc.h"
+
+namespace bridge::upstream {
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Returns false to pause reading from syncd until resume().
+  virtual bool on_upstream_message(const api::SessionResponse& msg) = 0;
+  // The stream ended; nothing more will arrive.
+  virtual void on_upstream_done(const grpc::Status& status) = 0;
+};
+
+class UpstreamSession : public std::enable_shared_from_this<UpstreamSession> {
+ public:
+  // Opens the stream and sends `open`. `listener` is held weakly.
+  static std::shared_ptr<UpstreamSession> start(api::Sync::Stub& stub, const api::OpenChannel& open,
+                                                const std::string& authorization,
+                                                std::weak_ptr<Listener> listener);
+  ~UpstreamSession();
+
+  // Thread-safe; no-ops once the stream has ended.
+  void send(api::SessionRequest msg);
+  void resume();
+  void cancel();
+
+ private:
+  class Reactor;
+  UpstreamSession() = default;
+
+  std::mutex mu_;
+  Reactor* reactor_ = nullptr;  // guarded by mu_; null once OnDone ran
+};
+
+}  // namespace bridge::upstream

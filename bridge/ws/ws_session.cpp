@@ -1,0 +1,280 @@
+#include "ws/ws_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "codec/json_codec.h"
+
+namespace bridge {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+
+namespace {
+
+// How an ended upstream stream reaches the client: an error code for the
+// error frame and a close code. 1013 ("try again later") for anything a
+// retry can fix.
+struct Ending {
+  const char* code;
+  websocket::close_code close;
+};
+
+Ending ending_for(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return {nullptr, websocket::close_code::normal};
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION: return {"invalid_message", websocket::close_code::policy_error};
+    case grpc::StatusCode::UNAUTHENTICATED: return {"unauthenticated", websocket::close_code::policy_error};
+    case grpc::StatusCode::PERMISSION_DENIED: return {"forbidden", websocket::close_code::policy_error};
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return {"rate_limited", websocket::close_code::try_again_later};
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return {"unavailable", websocket::close_code::going_away};
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED: return {"unavailable", websocket::close_code::try_again_later};
+    default: return {"internal", websocket::close_code::internal_error};
+  }
+}
+
+}  // namespace
+
+void Sessions::add(const std::shared_ptr<WsSession>& s) {
+  std::lock_guard lock(mu_);
+  sessions_.insert(s);
+}
+
+void Sessions::remove(const WsSession* s) {
+  std::lock_guard lock(mu_);
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (auto p = it->lock(); !p || p.get() == s) {
+      sessions_.erase(it);
+      return;
+    }
+  }
+}
+
+void Sessions::close_all() {
+  std::vector<std::shared_ptr<WsSession>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& w : sessions_) {
+      if (auto s = w.lock()) all.push_back(std::move(s));
+    }
+  }
+  for (auto& s : all) s->close(websocket::close_code::going_away, "the bridge is shutting down");
+}
+
+WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
+    : ctx_(ctx), ws_(std::move(stream)), heartbeat_timer_(ws_.get_executor()) {}
+
+WsSession::~WsSession() {
+  if (upstream_) upstream_->cancel();
+}
+
+void WsSession::run(beast::http::request<beast::http::string_body> req, SocketParams params) {
+  params_ = std::move(params);
+  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
+  websocket::stream_base::timeout timeouts{std::chrono::seconds(30), ctx_.limits.idle_timeout, false};
+  ws_.set_option(timeouts);
+  ws_.read_message_max(ctx_.limits.max_frame_bytes);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(beast::http::field::server, "sync-bridge");
+  }));
+  ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+}
+
+void WsSession::on_accept(beast::error_code ec) {
+  if (ec) return;  // the client went away during the handshake
+  ctx_.sessions.add(shared_from_this());
+  ctx_.stats.socket_opened(params_.channel);
+  counted_ = true;
+  if (!params_.error.empty()) {
+    send_error("invalid_message", params_.error);
+    begin_close(websocket::close_code::policy_error, "bad query");
+    do_read();
+    return;
+  }
+  if (ctx_.stopping) {
+    send_error("unavailable", "the bridge is shutting down; reconnect");
+    begin_close(websocket::close_code::try_again_later, "shutting down");
+    do_read();
+    return;
+  }
+  api::OpenChannel open;
+  open.set_channel(params_.channel);
+  open.set_from_version(params_.since);
+  open.set_no_history(params_.head);
+  upstream_ = upstream::UpstreamSession::start(*ctx_.stub, open, params_.authorization,
+                                               std::weak_ptr<WsSession>(shared_from_this()));
+  heartbeat_upstream();
+  do_read();
+}
+
+void WsSession::heartbeat_upstream() {
+  // syncd closes sessions it has not heard from; while the socket is alive
+  // (a client may only answer pings), keep the upstream alive too.
+  heartbeat_timer_.expires_after(ctx_.limits.upstream_heartbeat);
+  heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closed_) return;
+    api::SessionRequest hb;
+    hb.mutable_heartbeat();
+    self->upstream_->send(std::move(hb));
+    self->heartbeat_upstream();
+  });
+}
+
+void WsSession::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+}
+
+void WsSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    // Closed by the client, timed out, or a frame over the limit (Beast
+    // has then sent close 1009). None of these is an error of ours.
+    finish();
+    return;
+  }
+  ctx_.stats.message_in();
+  if (!ws_.got_text()) {
+    send_error("invalid_message", "binary frames are not supported; send JSON text frames");
+  } else {
+    const auto data = buffer_.cdata();
+    handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  }
+  buffer_.consume(buffer_.size());
+  do_read();
+}
+
+void WsSession::handle_frame(std::string_view text) {
+  auto decoded = codec::decode_client_frame(text);
+  if (auto* err = std::get_if<codec::Error>(&decoded)) {
+    send_error(err->code, err->message);
+    return;
+  }
+  if (closing_ || !upstream_) return;
+  auto& msg = std::get<codec::ClientMessage>(decoded);
+  api::SessionRequest req;
+  if (auto* patch = std::get_if<api::Patch>(&msg)) {
+    *req.mutable_patch() = std::move(*patch);
+  } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
+    *req.mutable_sync_request() = *sync;
+  } else {
+    return;  // a heartbeat: the read itself counted as life
+  }
+  upstream_->send(std::move(req));
+}
+
+bool WsSession::on_upstream_message(const api::SessionResponse& msg) {
+  // On a gRPC thread: encode here, write on the strand.
+  Frame frame;
+  switch (msg.kind_case()) {
+    case api::SessionResponse::kAck:
+      frame = std::make_shared<const std::string>(codec::encode_ack(msg.ack()));
+      break;
+    case api::SessionResponse::kBroadcast:
+      frame = ctx_.cache.frame(params_.channel, msg.broadcast());
+      break;
+    case api::SessionResponse::kSyncState:
+      frame = std::make_shared<const std::string>(codec::encode_sync_state(msg.sync_state()));
+      break;
+    case api::SessionResponse::kError:
+      frame = std::make_shared<const std::string>(codec::encode_error(msg.error().code(), msg.error().message()));
+      break;
+    default:
+      return true;  // opened, heartbeat: nothing for the client
+  }
+  const std::size_t backlog = backlog_.fetch_add(1) + 1;
+  net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    self->enqueue(std::move(frame));
+  });
+  if (backlog < ctx_.limits.queue_messages) return true;
+  upstream_paused_ = true;
+  return false;
+}
+
+void WsSession::on_upstream_done(const grpc::Status& status) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), status] {
+    if (self->closing_ || self->closed_) return;
+    const Ending e = ending_for(status.error_code());
+    if (e.code != nullptr) {
+      std::string message = status.error_message();
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("retry") == std::string::npos) {
+        message = "syncd is unavailable (" + message + "); reconnect shortly";
+      }
+      self->send_error(e.code, message);
+    }
+    self->begin_close(e.close, e.code == nullptr ? "done" : e.code);
+  });
+}
+
+void WsSession::enqueue(Frame frame) {
+  if (closed_ || closing_) {
+    backlog_.fetch_sub(1);
+    return;
+  }
+  queue_.push_back(std::move(frame));
+  if (queue_.size() == 1) do_write();
+}
+
+void WsSession::send_error(std::string_view code, std::string_view message) {
+  ctx_.stats.error_sent();
+  backlog_.fetch_add(1);
+  enqueue(std::make_shared<const std::string>(codec::encode_error(code, message)));
+}
+
+void WsSession::do_write() {
+  ws_.text(true);
+  ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+}
+
+void WsSession::on_write(beast::error_code ec, std::size_t) {
+  queue_.pop_front();
+  backlog_.fetch_sub(1);
+  if (ec) {
+    finish();
+    return;
+  }
+  ctx_.stats.message_out();
+  if (upstream_paused_ && backlog_.load() < ctx_.limits.queue_messages / 2) {
+    upstream_paused_ = false;
+    upstream_->resume();
+  }
+  if (!queue_.empty()) {
+    do_write();
+  } else if (closing_ && !closed_) {
+    closed_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+}
+
+void WsSession::close(websocket::close_code code, std::string reason) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+    if (code == websocket::close_code::going_away && self->upstream_) self->upstream_->cancel();
+    self->begin_close(code, reason);
+  });
+}
+
+void WsSession::begin_close(websocket::close_code code, std::string reason) {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  close_reason_ = websocket::close_reason(code, reason);
+  if (queue_.empty()) {
+    closed_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+}
+
+void WsSession::finish() {
+  closed_ = true;
+  heartbeat_timer_.cancel();
+  if (upstream_) upstream_->cancel();
+  if (counted_) {
+    counted_ = false;
+    ctx_.stats.socket_closed(params_.channel);
+    ctx_.sessions.remove(this);
+  }
+}
+
+}  // namespace bridge

@@ -1,0 +1,79 @@
+#pragma once
+// One WebSocket client of the JSON protocol, bridged to one upstream
+// sync.v1 Session.
+//
+// Runs on its own strand. Frames from the client are decoded and sent
+// upstream (bad ones are answered with an error frame; the socket stays
+// open). Messages from syncd are encoded on gRPC's thread and written in
+// order through a bounded queue: when it is full, the session stops
+// reading from syncd, which then serves this client from its log once it
+// catches up. Memory per socket stays bounded whatever the client does.
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "upstream/upstream_session.h"
+#include "ws/context.h"
+
+namespace bridge {
+
+struct SocketParams {
+  std::string channel = "default";
+  std::int64_t since = 0;
+  bool head = false;           // since=head: no history
+  std::string authorization;   // "Bearer <token>", passed upstream
+  std::string error;           // a bad query: sent, then the socket closes
+};
+
+class WsSession final : public std::enable_shared_from_this<WsSession>, public upstream::Listener {
+ public:
+  WsSession(boost::beast::tcp_stream&& stream, BridgeContext& ctx);
+  ~WsSession() override;
+
+  void run(boost::beast::http::request<boost::beast::http::string_body> req, SocketParams params);
+  // Thread-safe: sends a close frame once queued frames are written.
+  void close(boost::beast::websocket::close_code code, std::string reason);
+
+  bool on_upstream_message(const api::SessionResponse& msg) override;
+  void on_upstream_done(const grpc::Status& status) override;
+
+ private:
+  using Frame = std::shared_ptr<const std::string>;
+
+  void on_accept(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle_frame(std::string_view text);
+  void enqueue(Frame frame);  // on the strand
+  void send_error(std::string_view code, std::string_view message);  // on the strand
+  void do_write();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void begin_close(boost::beast::websocket::close_code code, std::string reason);  // on the strand
+  void heartbeat_upstream();
+  void finish();  // the socket is done: release the upstream
+
+  BridgeContext& ctx_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  SocketParams params_;
+  std::shared_ptr<upstream::UpstreamSession> upstream_;
+
+  // Strand-only state.
+  std::deque<Frame> queue_;  // front is being written
+  bool closing_ = false;
+  bool closed_ = false;
+  bool counted_ = false;
+  boost::beast::websocket::close_reason close_reason_;
+
+  // Frames handed to the strand and not yet written (any thread).
+  std::atomic<std::size_t> backlog_{0};
+  std::atomic<bool> upstream_paused_{false};
+};
+
+}  // namespace bridge
