@@ -24,27 +24,51 @@ export function createDatabase() {
   };
 }
 
-// Resolves to {grpcPort, httpPort, stop()} once syncd says it is serving.
-export function startSyncd(databaseUrl, extraArgs = []) {
-  const child = spawn(env('SYNCD_BIN'), ['serve', '--database-url', databaseUrl,
-    '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...extraArgs]);
+// Starts `bin args...` and resolves once its output matches `ready`, to
+// {match, child, output(), stop(signal) -> exit code}.
+function startProcess(bin, args, ready, what) {
+  const child = spawn(bin, args);
   let output = '';
+  let exited = null;
+  child.once('exit', (code, signal) => { exited = code ?? signal; });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`syncd did not start:\n${output}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${output}`)), 20000);
     const onData = (chunk) => {
       output += chunk;
-      const m = output.match(/serving gRPC on port (\d+).*HTTP \/healthz on port (\d+)/);
+      const m = output.match(ready);
       if (m) {
         clearTimeout(timer);
         resolve({
-          grpcPort: Number(m[1]),
-          httpPort: Number(m[2]),
-          stop: () => new Promise((done) => { child.once('exit', done); child.kill('SIGTERM'); }),
+          match: m,
+          child,
+          output: () => output,
+          stop: (signal = 'SIGTERM') => new Promise((done) => {
+            if (exited !== null) return done(exited);
+            child.once('exit', (code, sig) => done(code ?? sig));
+            child.kill(signal);
+          }),
         });
       }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`syncd exited (${code}):\n${output}`)));
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}):\n${output}`)));
   });
+}
+
+// Resolves to {grpcPort, httpPort, stop()} once syncd says it is serving.
+// `grpcPort` may be given to restart an instance on the same port.
+export async function startSyncd(databaseUrl, extraArgs = [], grpcPort = 0) {
+  const p = await startProcess(env('SYNCD_BIN'), ['serve', '--database-url', databaseUrl,
+    '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', ...extraArgs],
+  /serving gRPC on port (\d+).*HTTP \/healthz on port (\d+)/, 'syncd');
+  return { ...p, grpcPort: Number(p.match[1]), httpPort: Number(p.match[2]) };
+}
+
+// Resolves to {port, url, stop()} once sync-bridge listens.
+export async function startBridge(upstreamPort, extraArgs = []) {
+  const p = await startProcess(env('SYNC_BRIDGE_BIN'), ['--listen', '127.0.0.1:0',
+    '--upstream', `127.0.0.1:${upstreamPort}`, ...extraArgs], /listening on port (\d+)/, 'sync-bridge');
+  const port = Number(p.match[1]);
+  return { ...p, port, url: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}` };
 }
