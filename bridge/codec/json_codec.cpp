@@ -1,24 +1,20 @@
 #include "codec/json_codec.h"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
+
+#include "codec/json_values.h"
 
 namespace bridge::codec {
-namespace {
 
-// Insertion-ordered, so frames read {"type":..., "payload":...} and a
-// relayed patch keeps its sender's key order.
-using Json = nlohmann::ordered_json;
 using google::protobuf::ListValue;
 using google::protobuf::Struct;
 using google::protobuf::Value;
 
+namespace {
 constexpr int kMaxDepth = 64;  // syncd refuses far less; this only bounds the recursion here
 constexpr double kMaxExactInteger = 9007199254740991.0;  // 2^53 - 1
+}  // namespace
 
-Error invalid_patch(std::string message) { return {"invalid_patch", std::move(message)}; }
-
-// JSON -> Value. Returns false when nesting exceeds kMaxDepth.
 bool to_value(const Json& j, Value* out, int depth) {
   if (depth > kMaxDepth) return false;
   switch (j.type()) {
@@ -59,8 +55,6 @@ bool to_value(const Json& j, Value* out, int depth) {
   }
 }
 
-Json from_value(const Value& v);
-
 Json from_struct(const Struct& s) {
   Json out = Json::object();
   for (const auto& [key, value] : s.fields()) out[key] = from_value(value);
@@ -90,6 +84,10 @@ Json from_value(const Value& v) {
       return nullptr;
   }
 }
+
+namespace {
+
+Error invalid_patch(std::string message) { return {"invalid_patch", std::move(message)}; }
 
 // Reads an optional string field; an error when present with another type.
 std::optional<Error> take_string(const Json& j, const char* key, std::string* out) {
@@ -192,12 +190,20 @@ std::string frame(const char* type, Json payload) {
   Json out = Json::object();
   out["type"] = type;
   out["payload"] = std::move(payload);
-  // Invalid UTF-8 cannot come from syncd (protobuf strings are UTF-8), but
-  // replace rather than throw if it ever does.
-  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump(out);
 }
 
 }  // namespace
+
+std::string dump(const Json& j) {
+  // Invalid UTF-8 cannot come from syncd (protobuf strings are UTF-8), but
+  // replace rather than throw if it ever does.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::optional<Error> read_integer(const Json& j, const char* key, std::int64_t* out, bool* present) {
+  return take_integer(j, key, out, present);
+}
 
 std::variant<ClientMessage, Error> decode_client_frame(std::string_view text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -270,8 +276,6 @@ std::string encode_error(std::string_view code, std::string_view message) {
   return frame("error", std::move(p));
 }
 
-std::string patch_to_json(const api::Patch& patch) {
-  return patch_json(patch).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string patch_to_json(const api::Patch& patch) { return dump(patch_json(patch)); }
 
 }  // namespace bridge::codec

@@ -79,11 +79,12 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) return;  // closed, timed out or not HTTP: nothing to answer
   const std::string_view path = path_of(req_.target());
   if (beast::websocket::is_upgrade(req_)) {
-    if (path != "/sync" && path != "/") {
-      respond(http::status::not_found, "text/plain", "WebSocket endpoints: /sync and /\n");
+    if (path != "/sync" && path != "/" && path != "/crdt") {
+      respond(http::status::not_found, "text/plain", "WebSocket endpoints: /sync, / and /crdt\n");
       return;
     }
     SocketParams params = socket_params(req_);
+    params.crdt = path == "/crdt";
     std::make_shared<WsSession>(std::move(stream_), ctx_)->run(std::move(req_), std::move(params));
     return;
   }

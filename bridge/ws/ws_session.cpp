@@ -5,6 +5,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include "codec/crdt_codec.h"
 #include "codec/json_codec.h"
 
 namespace bridge {
@@ -105,7 +106,7 @@ void WsSession::on_accept(beast::error_code ec) {
   api::OpenChannel open;
   open.set_channel(params_.channel);
   open.set_from_version(params_.since);
-  open.set_no_history(params_.head);
+  open.set_no_history(params_.head || params_.crdt);  // CRDT clients pull
   upstream_ = upstream::UpstreamSession::start(*ctx_.stub, open, params_.authorization,
                                                std::weak_ptr<WsSession>(shared_from_this()));
   heartbeat_upstream();
@@ -148,6 +149,10 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
 }
 
 void WsSession::handle_frame(std::string_view text) {
+  if (params_.crdt) {
+    handle_crdt_frame(text);
+    return;
+  }
   auto decoded = codec::decode_client_frame(text);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
@@ -166,25 +171,80 @@ void WsSession::handle_frame(std::string_view text) {
   upstream_->send(std::move(req));
 }
 
-bool WsSession::on_upstream_message(const api::SessionResponse& msg) {
-  // On a gRPC thread: encode here, write on the strand.
-  Frame frame;
+void WsSession::handle_crdt_frame(std::string_view text) {
+  auto decoded = codec::decode_crdt_frame(text, params_.channel);
+  if (auto* err = std::get_if<codec::Error>(&decoded)) {
+    send_error(err->code, err->message);
+    return;
+  }
+  if (closing_ || !upstream_) return;
+  api::SessionRequest req;
+  auto& msg = std::get<codec::CrdtMessage>(decoded);
+  if (auto* patch = std::get_if<api::Patch>(&msg)) {
+    *req.mutable_patch() = std::move(*patch);
+  } else {
+    req.mutable_sync_request()->set_from_version(std::get<codec::CrdtPull>(msg).version);
+  }
+  upstream_->send(std::move(req));
+}
+
+std::shared_ptr<const std::string> WsSession::crdt_frame(const api::SessionResponse& msg) {
+  auto bytes = [](std::string s) { return std::make_shared<const std::string>(std::move(s)); };
+  const std::string& channel = params_.channel;
+  switch (msg.kind_case()) {
+    case api::SessionResponse::kOpened:
+      server_id_ = msg.opened().server_id();
+      return bytes(codec::encode_connected(server_id_, msg.opened().head_version(), channel));
+    case api::SessionResponse::kAck:
+      if (msg.ack().status() == api::Ack::REJECTED) {
+        return bytes(codec::encode_error(msg.ack().code(), msg.ack().reason()));
+      }
+      return bytes(codec::encode_crdt_ack(server_id_, msg.ack().server_version(), channel));
+    case api::SessionResponse::kBroadcast: {
+      if (msg.broadcast().op() != "opaque") return nullptr;  // graph patches mean nothing here
+      google::protobuf::ListValue changes;
+      codec::append_changes(msg.broadcast(), &changes);
+      return bytes(codec::encode_crdt_update(changes, msg.broadcast().server_version(), server_id_, channel));
+    }
+    case api::SessionResponse::kSyncState: {
+      const api::SyncState& page = msg.sync_state();
+      if (!page.requested()) return nullptr;
+      // A pull is answered by one update holding every change after it.
+      for (const auto& p : page.patches()) {
+        if (p.op() == "opaque") codec::append_changes(p, &pull_changes_);
+      }
+      if (page.has_more()) return nullptr;
+      auto frame = bytes(codec::encode_crdt_update(pull_changes_, page.version(), server_id_, channel));
+      pull_changes_.Clear();
+      return frame;
+    }
+    case api::SessionResponse::kError:
+      return bytes(codec::encode_error(msg.error().code(), msg.error().message()));
+    default:
+      return nullptr;
+  }
+}
+
+std::shared_ptr<const std::string> WsSession::json_frame(const api::SessionResponse& msg) {
+  auto bytes = [](std::string s) { return std::make_shared<const std::string>(std::move(s)); };
   switch (msg.kind_case()) {
     case api::SessionResponse::kAck:
-      frame = std::make_shared<const std::string>(codec::encode_ack(msg.ack()));
-      break;
+      return bytes(codec::encode_ack(msg.ack()));
     case api::SessionResponse::kBroadcast:
-      frame = ctx_.cache.frame(params_.channel, msg.broadcast());
-      break;
+      return ctx_.cache.frame(params_.channel, msg.broadcast());
     case api::SessionResponse::kSyncState:
-      frame = std::make_shared<const std::string>(codec::encode_sync_state(msg.sync_state()));
-      break;
+      return bytes(codec::encode_sync_state(msg.sync_state()));
     case api::SessionResponse::kError:
-      frame = std::make_shared<const std::string>(codec::encode_error(msg.error().code(), msg.error().message()));
-      break;
+      return bytes(codec::encode_error(msg.error().code(), msg.error().message()));
     default:
-      return true;  // opened, heartbeat: nothing for the client
+      return nullptr;  // opened, heartbeat: nothing for the client
   }
+}
+
+bool WsSession::on_upstream_message(const api::SessionResponse& msg) {
+  // On a gRPC thread: encode here, write on the strand.
+  Frame frame = params_.crdt ? crdt_frame(msg) : json_frame(msg);
+  if (!frame) return true;
   const std::size_t backlog = backlog_.fetch_add(1) + 1;
   net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
     self->enqueue(std::move(frame));

@@ -23,6 +23,7 @@
 namespace bridge {
 
 struct SocketParams {
+  bool crdt = false;           // the /crdt dialect (codec/crdt_codec.h)
   std::string channel = "default";
   std::int64_t since = 0;
   bool head = false;           // since=head: no history
@@ -49,6 +50,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle_frame(std::string_view text);
+  void handle_crdt_frame(std::string_view text);
+  // The frame for a message from syncd in each dialect (null: none).
+  std::shared_ptr<const std::string> json_frame(const api::SessionResponse& msg);
+  std::shared_ptr<const std::string> crdt_frame(const api::SessionResponse& msg);
   void enqueue(Frame frame);  // on the strand
   void send_error(std::string_view code, std::string_view message);  // on the strand
   void do_write();
@@ -70,6 +75,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   bool closed_ = false;
   bool counted_ = false;
   boost::beast::websocket::close_reason close_reason_;
+
+  // Touched only by on_upstream_message (gRPC delivers one read at a time).
+  std::string server_id_;
+  google::protobuf::ListValue pull_changes_;  // a CRDT pull's pages so far
 
   // Frames handed to the strand and not yet written (any thread).
   std::atomic<std::size_t> backlog_{0};

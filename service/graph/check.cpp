@@ -193,6 +193,9 @@ std::optional<Rejection> check_shape(const api::Patch& p, const Limits& limits) 
   if (!valid_id(p.id())) return invalid("id must be 1-128 characters with no control characters");
   if (p.client_id().size() > 128) return invalid("clientId must be at most 128 characters");
   if (p.has_base_version() && p.base_version() < 0) return invalid("baseVersion must be >= 0");
+  if (p.has_peer() && (!valid_id(p.peer().site_id()) || p.peer().version() < 0)) {
+    return invalid("peer needs a siteId (1-128 characters) and a version >= 0");
+  }
   const std::optional<Op> op = parse_op(p.op());
   if (!op) return invalid("unknown op \"" + p.op().substr(0, 64) + "\"");
 

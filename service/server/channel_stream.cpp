@@ -239,6 +239,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
                                                     : page->patches.back()->server_version();
     state->set_version(page->patches.empty() ? std::min(sync_from_, page->head) : last);
     state->set_has_more(page->has_more);
+    state->set_requested(true);
     sync_pending_ = page->has_more;
     sync_from_ = last;
     queue_.push_back(std::move(msg));

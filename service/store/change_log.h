@@ -53,6 +53,7 @@ struct ChannelState {
   std::string channel;
   std::int64_t head = 0;
   std::string conflict_policy;
+  std::string server_id;  // the service's stable id (server_identity)
 };
 
 class ChangeLog {
@@ -62,7 +63,8 @@ class ChangeLog {
   // Stores a batch in one transaction: versions assigned per channel in
   // submission order under a lock on the channel row, each patch validated
   // against the state left by the ones before it, duplicates answered
-  // `ignored`. Acks in the result are true once this returns OK.
+  // `ignored`, the peer clock of accepted patches recorded. Acks in the
+  // result are true once this returns OK.
   virtual absl::StatusOr<CommitResult> commit(const std::vector<Submission>& batch) = 0;
 
   // Up to `limit` patches (and about `max_bytes`, at least one patch) after

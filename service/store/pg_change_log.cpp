@@ -256,6 +256,7 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
       load_state(tx, channel_id, fp, g);
       ChannelBatch accepted{name, {}, 0};
       std::string rows;
+      std::map<std::string, std::int64_t> peers;  // site id -> latest version in this batch
       for (std::size_t i : idx) {
         const api::Patch& p = batch[i].patch;
         if (auto it = seen.find(p.id()); it != seen.end()) {
@@ -277,6 +278,7 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
                 "," + tx.quote(p.client_id()) + "," + tx.quote(p.op()) + "," +
                 tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) +
                 ")";
+        if (p.has_peer()) peers[p.peer().site_id()] = p.peer().version();
         auto stored = std::make_shared<api::Patch>(p);
         stored->set_server_version(head);
         accepted.patches.push_back(std::move(stored));
@@ -285,6 +287,15 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
       tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " +
               rows);
       write_state(tx, channel_id, g);
+      if (!peers.empty()) {
+        std::string values;
+        for (const auto& [site, version] : peers) {
+          values += values.empty() ? "(" : ",(";
+          values += std::to_string(channel_id) + "," + tx.quote(site) + "," + std::to_string(version) + ")";
+        }
+        tx.exec("INSERT INTO crdt_peers (channel_id, site_id, version) VALUES " + values +
+                " ON CONFLICT (channel_id, site_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()");
+      }
       tx.exec("UPDATE channels SET head = " + std::to_string(head) +
               " WHERE id = " + std::to_string(channel_id));
       if (notices.empty() || notices.back().size() > 7000) notices.push_back(instance_);
@@ -354,9 +365,11 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
 }
 
 absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& channel) {
-  ChannelState state{channel, 0, "last_writer_wins"};
+  ChannelState state{channel, 0, "last_writer_wins", ""};
   try {
     pqxx::nontransaction tx(conn().pq);
+    if (server_id_.empty()) server_id_ = tx.exec1("SELECT site_id FROM server_identity")[0].c_str();
+    state.server_id = server_id_;
     const pqxx::result ch = tx.exec_prepared("channel_row", channel);
     if (!ch.empty()) {
       state.head = ch[0][1].as<std::int64_t>();

@@ -38,6 +38,7 @@ class PgChangeLog final : public ChangeLog {
   std::string instance_;
   std::unique_ptr<Connection> conn_;
   std::set<std::string> known_channels_;  // rows known to exist
+  std::string server_id_;                 // read once
 };
 
 }  // namespace syncd::store

@@ -38,8 +38,8 @@ TEST(Lifecycle, MigrateDownThenUpRoundTrips) {
   EXPECT_EQ(status.output.find("[pending]"), std::string::npos) << status.output;
 
   const std::string tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
-                             "AND table_name IN ('channels','patches','nodes','edges')";
-  EXPECT_EQ(db.query_value(tables), "4");
+                             "AND table_name IN ('channels','patches','nodes','edges','server_identity','crdt_peers')";
+  EXPECT_EQ(db.query_value(tables), "6");
   int downs = 0;
   for (;;) {
     auto down = run_syncd({"migrate", "down", "--database-url", db.url()});
@@ -55,7 +55,7 @@ TEST(Lifecycle, MigrateDownThenUpRoundTrips) {
   auto up = run_syncd({"migrate", "up", "--database-url", db.url()});
   ASSERT_EQ(up.status, 0) << up.output;
   EXPECT_NE(up.output.find("applied " + std::to_string(downs) + " migration"), std::string::npos) << up.output;
-  EXPECT_EQ(db.query_value(tables), "4");
+  EXPECT_EQ(db.query_value(tables), "6");
   auto again = run_syncd({"migrate", "up", "--database-url", db.url()});
   EXPECT_NE(again.output.find("up to date"), std::string::npos) << again.output;
 

@@ -1,0 +1,90 @@
+#include "codec/crdt_codec.h"
+
+#include "codec/json_values.h"
+
+namespace bridge::codec {
+
+std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view text, const std::string& channel) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error{"invalid_json", "the frame is not valid JSON"};
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    return Error{"invalid_message", "a frame must be a JSON object with a \"type\" string"};
+  }
+  if (auto c = j.find("channel"); c != j.end() && !c->is_null() && *c != channel) {
+    return Error{"invalid_message", "this socket is on channel " + channel + "; open another for another channel"};
+  }
+  std::int64_t version = 0;
+  bool has_version = false;
+  if (auto e = read_integer(j, "version", &version, &has_version)) return Error{"invalid_message", e->message};
+  if (version < 0) return Error{"invalid_message", "version must be >= 0"};
+  const std::string& type = j["type"].get_ref<const std::string&>();
+  if (type == "pull") return CrdtMessage{CrdtPull{version}};
+  if (type != "update") {
+    return Error{"unknown_type", "unknown message type \"" + type.substr(0, 64) + "\"; expected update or pull"};
+  }
+  auto site = j.find("siteId");
+  if (site == j.end() || !site->is_string() || site->get_ref<const std::string&>().empty()) {
+    return Error{"invalid_patch", "an update needs a siteId (a non-empty string)"};
+  }
+  if (!has_version) return Error{"invalid_patch", "an update needs its version"};
+  auto changes = j.find("changes");
+  if (changes == j.end() || !changes->is_array()) return Error{"invalid_patch", "an update needs a changes array"};
+
+  api::Patch p;
+  const std::string& site_id = site->get_ref<const std::string&>();
+  p.set_id("crdt:" + site_id + ":" + std::to_string(version));
+  p.set_client_id(site_id);
+  p.set_op("opaque");
+  p.mutable_peer()->set_site_id(site_id);
+  p.mutable_peer()->set_version(version);
+  if (!to_value(*changes, &(*p.mutable_data()->mutable_fields())["changes"], 1)) {
+    return Error{"invalid_patch", "changes are nested too deeply"};
+  }
+  return CrdtMessage{std::move(p)};
+}
+
+namespace {
+
+std::string crdt_frame(const char* type, const std::string& site_id, std::int64_t version, const std::string& channel) {
+  Json j = Json::object();
+  j["type"] = type;
+  j["siteId"] = site_id;
+  j["version"] = version;
+  j["channel"] = channel;
+  return dump(j);
+}
+
+}  // namespace
+
+std::string encode_connected(const std::string& site_id, std::int64_t version, const std::string& channel) {
+  return crdt_frame("connected", site_id, version, channel);
+}
+
+std::string encode_crdt_ack(const std::string& site_id, std::int64_t version, const std::string& channel) {
+  return crdt_frame("ack", site_id, version, channel);
+}
+
+std::string encode_crdt_update(const google::protobuf::ListValue& changes, std::int64_t version,
+                               const std::string& site_id, const std::string& channel) {
+  Json j = Json::object();
+  j["type"] = "update";
+  google::protobuf::Value v;
+  *v.mutable_list_value() = changes;
+  j["changes"] = from_value(v);
+  j["version"] = version;
+  j["siteId"] = site_id;
+  j["channel"] = channel;
+  return dump(j);
+}
+
+void append_changes(const api::Patch& patch, google::protobuf::ListValue* out) {
+  auto it = patch.data().fields().find("changes");
+  if (it == patch.data().fields().end()) return;
+  if (it->second.has_list_value()) {
+    for (const auto& c : it->second.list_value().values()) *out->add_values() = c;
+  } else {
+    *out->add_values() = it->second;
+  }
+}
+
+}  // namespace bridge::codec
