@@ -11,10 +11,13 @@ class UpstreamSession::Reactor final
 
   grpc::ClientContext ctx;
 
-  // Called with owner_->mu_ held.
-  void send_locked(api::SessionRequest msg) {
+  // Called with owner_->mu_ held. False when the caller should wait.
+  bool send_locked(api::SessionRequest msg) {
     writes_.push_back(std::move(msg));
     if (writes_.size() == 1 && !writes_closed_) StartWrite(&writes_.front());
+    if (writes_.size() < kMaxQueuedWrites) return true;
+    drain_wanted_ = true;
+    return false;
   }
 
   void resume_locked() {
@@ -24,14 +27,24 @@ class UpstreamSession::Reactor final
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(owner_->mu_);
-    writes_.pop_front();
-    if (!ok) {
-      writes_closed_ = true;  // the stream is ending; OnDone follows
-      writes_.clear();
-      return;
+    bool drained = false;
+    {
+      std::lock_guard lock(owner_->mu_);
+      writes_.pop_front();
+      if (!ok) {
+        writes_closed_ = true;  // the stream is ending; OnDone follows
+        writes_.clear();
+        return;
+      }
+      if (!writes_.empty()) StartWrite(&writes_.front());
+      if (drain_wanted_ && writes_.size() <= kMaxQueuedWrites / 2) {
+        drain_wanted_ = false;
+        drained = true;
+      }
     }
-    if (!writes_.empty()) StartWrite(&writes_.front());
+    if (drained) {
+      if (auto l = listener_.lock()) l->on_upstream_drained();
+    }
   }
 
   void OnReadDone(bool ok) override {
@@ -62,6 +75,7 @@ class UpstreamSession::Reactor final
   std::deque<api::SessionRequest> writes_;  // guarded by owner_->mu_; front in flight
   bool writes_closed_ = false;              // guarded by owner_->mu_
   bool paused_ = true;                      // guarded by owner_->mu_; no read in flight
+  bool drain_wanted_ = false;               // guarded by owner_->mu_
 };
 
 std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, const api::OpenChannel& open,
@@ -75,7 +89,7 @@ std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, c
   stub.async()->Session(&reactor->ctx, reactor);
   api::SessionRequest req;
   *req.mutable_open() = open;
-  reactor->send_locked(std::move(req));
+  (void)reactor->send_locked(std::move(req));
   reactor->resume_locked();  // the first read
   reactor->StartCall();
   return self;
@@ -83,9 +97,9 @@ std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, c
 
 UpstreamSession::~UpstreamSession() = default;
 
-void UpstreamSession::send(api::SessionRequest msg) {
+bool UpstreamSession::send(api::SessionRequest msg) {
   std::lock_guard lock(mu_);
-  if (reactor_ != nullptr) reactor_->send_locked(std::move(msg));
+  return reactor_ == nullptr || reactor_->send_locked(std::move(msg));
 }
 
 void UpstreamSession::resume() {

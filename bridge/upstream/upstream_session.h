@@ -25,6 +25,8 @@ class Listener {
   virtual bool on_upstream_message(const api::SessionResponse& msg) = 0;
   // The stream ended; nothing more will arrive.
   virtual void on_upstream_done(const grpc::Status& status) = 0;
+  // After send() returned false: the write queue has drained.
+  virtual void on_upstream_drained() = 0;
 };
 
 class UpstreamSession : public std::enable_shared_from_this<UpstreamSession> {
@@ -35,8 +37,12 @@ class UpstreamSession : public std::enable_shared_from_this<UpstreamSession> {
                                                 std::weak_ptr<Listener> listener);
   ~UpstreamSession();
 
-  // Thread-safe; no-ops once the stream has ended.
-  void send(api::SessionRequest msg);
+  // Messages queued for syncd before send() asks the caller to wait.
+  static constexpr std::size_t kMaxQueuedWrites = 256;
+
+  // Thread-safe; no-ops once the stream has ended. Returns false when the
+  // queue toward syncd is full: stop producing until on_upstream_drained().
+  bool send(api::SessionRequest msg);
   void resume();
   void cancel();
 

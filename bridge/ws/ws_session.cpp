@@ -68,7 +68,7 @@ void Sessions::close_all() {
 }
 
 WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
-    : ctx_(ctx), ws_(std::move(stream)), heartbeat_timer_(ws_.get_executor()) {}
+    : ctx_(ctx), ws_(std::move(stream)), heartbeat_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()) {}
 
 WsSession::~WsSession() {
   if (upstream_) upstream_->cancel();
@@ -77,8 +77,11 @@ WsSession::~WsSession() {
 void WsSession::run(beast::http::request<beast::http::string_body> req, SocketParams params) {
   params_ = std::move(params);
   beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
-  websocket::stream_base::timeout timeouts{std::chrono::seconds(30), ctx_.limits.idle_timeout, false};
-  ws_.set_option(timeouts);
+  // Beast's own idle timeout does not count pings as life; watch_idle() does.
+  ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), websocket::stream_base::none(), false});
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    last_heard_ = std::chrono::steady_clock::now();
+  });
   ws_.read_message_max(ctx_.limits.max_frame_bytes);
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(beast::http::field::server, "sync-bridge");
@@ -91,6 +94,8 @@ void WsSession::on_accept(beast::error_code ec) {
   ctx_.sessions.add(shared_from_this());
   ctx_.stats.socket_opened(params_.channel);
   counted_ = true;
+  last_heard_ = std::chrono::steady_clock::now();
+  watch_idle();
   if (!params_.error.empty()) {
     send_error("invalid_message", params_.error);
     begin_close(websocket::close_code::policy_error, "bad query");
@@ -121,12 +126,27 @@ void WsSession::heartbeat_upstream() {
     if (ec || self->closed_) return;
     api::SessionRequest hb;
     hb.mutable_heartbeat();
-    self->upstream_->send(std::move(hb));
+    (void)self->upstream_->send(std::move(hb));
     self->heartbeat_upstream();
   });
 }
 
+void WsSession::watch_idle() {
+  const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.limits.idle_timeout);
+  idle_timer_.expires_after(std::max(std::chrono::milliseconds(100), idle / 4));
+  idle_timer_.async_wait([self = shared_from_this(), idle](beast::error_code ec) {
+    if (ec || self->closed_) return;
+    if (std::chrono::steady_clock::now() - self->last_heard_ > idle) {
+      if (self->upstream_) self->upstream_->cancel();
+      self->begin_close(websocket::close_code::normal, "idle: no message within the timeout; send heartbeats");
+      return;
+    }
+    self->watch_idle();
+  });
+}
+
 void WsSession::do_read() {
+  reading_ = true;
   ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
 }
 
@@ -138,27 +158,41 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   ctx_.stats.message_in();
+  last_heard_ = std::chrono::steady_clock::now();
+  bool more = true;
   if (!ws_.got_text()) {
     send_error("invalid_message", "binary frames are not supported; send JSON text frames");
   } else {
     const auto data = buffer_.cdata();
-    handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    more = handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
   buffer_.consume(buffer_.size());
+  reading_ = false;
+  if (!more) wait_upstream_ = true;
+  if (backlog_.load() >= ctx_.limits.queue_messages) wait_queue_ = true;
+  maybe_read();
+}
+
+void WsSession::maybe_read() {
+  if (reading_ || wait_upstream_ || wait_queue_) return;
   do_read();
 }
 
-void WsSession::handle_frame(std::string_view text) {
-  if (params_.crdt) {
-    handle_crdt_frame(text);
-    return;
-  }
+void WsSession::on_upstream_drained() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->wait_upstream_ = false;
+    self->maybe_read();
+  });
+}
+
+bool WsSession::handle_frame(std::string_view text) {
+  if (params_.crdt) return handle_crdt_frame(text);
   auto decoded = codec::decode_client_frame(text);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
-    return;
+    return true;
   }
-  if (closing_ || !upstream_) return;
+  if (closing_ || !upstream_) return true;
   auto& msg = std::get<codec::ClientMessage>(decoded);
   api::SessionRequest req;
   if (auto* patch = std::get_if<api::Patch>(&msg)) {
@@ -166,18 +200,18 @@ void WsSession::handle_frame(std::string_view text) {
   } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
     *req.mutable_sync_request() = *sync;
   } else {
-    return;  // a heartbeat: the read itself counted as life
+    return true;  // a heartbeat: the read itself counted as life
   }
-  upstream_->send(std::move(req));
+  return upstream_->send(std::move(req));
 }
 
-void WsSession::handle_crdt_frame(std::string_view text) {
+bool WsSession::handle_crdt_frame(std::string_view text) {
   auto decoded = codec::decode_crdt_frame(text, params_.channel);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
-    return;
+    return true;
   }
-  if (closing_ || !upstream_) return;
+  if (closing_ || !upstream_) return true;
   api::SessionRequest req;
   auto& msg = std::get<codec::CrdtMessage>(decoded);
   if (auto* patch = std::get_if<api::Patch>(&msg)) {
@@ -185,7 +219,7 @@ void WsSession::handle_crdt_frame(std::string_view text) {
   } else {
     req.mutable_sync_request()->set_from_version(std::get<codec::CrdtPull>(msg).version);
   }
-  upstream_->send(std::move(req));
+  return upstream_->send(std::move(req));
 }
 
 std::shared_ptr<const std::string> WsSession::crdt_frame(const api::SessionResponse& msg) {
@@ -297,9 +331,15 @@ void WsSession::on_write(beast::error_code ec, std::size_t) {
     return;
   }
   ctx_.stats.message_out();
-  if (upstream_paused_ && backlog_.load() < ctx_.limits.queue_messages / 2) {
-    upstream_paused_ = false;
-    upstream_->resume();
+  if (backlog_.load() < ctx_.limits.queue_messages / 2) {
+    if (upstream_paused_) {
+      upstream_paused_ = false;
+      upstream_->resume();
+    }
+    if (wait_queue_) {
+      wait_queue_ = false;
+      maybe_read();
+    }
   }
   if (!queue_.empty()) {
     do_write();
@@ -329,6 +369,7 @@ void WsSession::begin_close(websocket::close_code code, std::string reason) {
 void WsSession::finish() {
   closed_ = true;
   heartbeat_timer_.cancel();
+  idle_timer_.cancel();
   if (upstream_) upstream_->cancel();
   if (counted_) {
     counted_ = false;

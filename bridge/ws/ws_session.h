@@ -42,6 +42,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
 
   bool on_upstream_message(const api::SessionResponse& msg) override;
   void on_upstream_done(const grpc::Status& status) override;
+  void on_upstream_drained() override;
 
  private:
   using Frame = std::shared_ptr<const std::string>;
@@ -49,8 +50,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void on_accept(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
-  void handle_frame(std::string_view text);
-  void handle_crdt_frame(std::string_view text);
+  // Handles a client frame; false when reading must pause (syncd is behind).
+  bool handle_frame(std::string_view text);
+  bool handle_crdt_frame(std::string_view text);
   // The frame for a message from syncd in each dialect (null: none).
   std::shared_ptr<const std::string> json_frame(const api::SessionResponse& msg);
   std::shared_ptr<const std::string> crdt_frame(const api::SessionResponse& msg);
@@ -60,18 +62,28 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   void begin_close(boost::beast::websocket::close_code code, std::string reason);  // on the strand
   void heartbeat_upstream();
+  void watch_idle();
   void finish();  // the socket is done: release the upstream
 
   BridgeContext& ctx_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_heard_;  // any frame, pings and pongs too
   SocketParams params_;
   std::shared_ptr<upstream::UpstreamSession> upstream_;
 
   // Strand-only state.
   std::deque<Frame> queue_;  // front is being written
   bool closing_ = false;
+  // Reading from the client pauses while syncd's side is full (resumed by
+  // on_upstream_drained) or while the client is not reading our frames
+  // (resumed as the queue drains): a flood waits in TCP, not in memory.
+  bool wait_upstream_ = false;
+  bool wait_queue_ = false;
+  bool reading_ = false;
+  void maybe_read();
   bool closed_ = false;
   bool counted_ = false;
   boost::beast::websocket::close_reason close_reason_;

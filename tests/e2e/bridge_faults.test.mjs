@@ -2,6 +2,9 @@
 // silent, the bridge is told to stop.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 import { Client, node } from './ws_client.mjs';
 
@@ -63,4 +66,65 @@ test('silent sockets are closed; heartbeats keep one open; SIGTERM closes with 1
   const exit = bridge.stop('SIGTERM');
   assert.equal((await chatty.closedWith()).code, 1001);
   assert.equal(await exit, 0);
+});
+
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+test('a reader that stops reading and a writer that floods cost bounded memory and lose nothing', async () => {
+  const db = createDatabase();
+  cleanups.push(() => db.drop());
+  const syncd = await startSyncd(db.url);
+  cleanups.push(() => syncd.stop());
+  const bridge = await startBridge(syncd.grpcPort, ['--queue-limit', '256']);
+  cleanups.push(() => bridge.stop());
+  const n = Number(process.env.FLOOD_PATCHES ?? 12000);
+  const pad = 'x'.repeat(1500);
+
+  const slow = await Client.open(`${bridge.url}/sync?channel=flood`);
+  await slow.waitFor(() => slow.ofType('sync_state').length === 1);
+  slow.ws._socket.pause();  // stops reading: the bridge's writes back up
+  const flooder = await Client.open(`${bridge.url}/sync?channel=flood`);
+  flooder.ws._socket.pause();  // sends without reading its acks
+  const before = { bridge: rssKiB(bridge.child.pid), syncd: rssKiB(syncd.child.pid) };
+  for (let k = 0; k < n; k++) flooder.patch(node(`f${k}`, `f${k}`, { pad }));
+  await new Promise((r) => setTimeout(r, 4000));
+  const during = { bridge: rssKiB(bridge.child.pid), syncd: rssKiB(syncd.child.pid) };
+  console.log(`# RSS KiB before ${JSON.stringify(before)}, with ~${Math.round(n * 1.6 / 1024)} MiB in flight ${JSON.stringify(during)}`);
+  assert.ok(during.bridge - before.bridge < 24 * 1024, `bridge grew ${during.bridge - before.bridge} KiB`);
+  assert.ok(during.syncd - before.syncd < 48 * 1024, `syncd grew ${during.syncd - before.syncd} KiB`);
+
+  flooder.ws._socket.resume();
+  slow.ws._socket.resume();
+  await flooder.waitFor(() => flooder.ofType('patch_response').length === n, 120000, 'every ack');
+  assert.ok(flooder.ofType('patch_response').every((m) => m.payload.status === 'accepted'));
+  await slow.waitFor(() => slow.versions().length === n, 120000, 'every patch at the slow reader');
+  assert.deepEqual(slow.versions(), Array.from({ length: n }, (_, i) => i + 1));
+  slow.close();
+  flooder.close();
+});
+
+test('PORT sets the listening port, and WebSocket pings count as life', async () => {
+  const db = createDatabase();
+  cleanups.push(() => db.drop());
+  const syncd = await startSyncd(db.url);
+  cleanups.push(() => syncd.stop());
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  const child = spawn(process.env.SYNC_BRIDGE_BIN, ['--upstream', `127.0.0.1:${syncd.grpcPort}`, '--idle-timeout', '1'],
+    { env: { ...process.env, PORT: String(port) } });
+  cleanups.push(() => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }));
+  let out = '';
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(out)), 10000);
+    const on = (d) => { out += d; if (out.includes(`listening on port ${port}`)) { clearTimeout(t); resolve(); } };
+    child.stdout.on('data', on);
+    child.stderr.on('data', on);
+  });
+  const pinger = await Client.open(`ws://127.0.0.1:${port}/?channel=pings`);
+  const timer = setInterval(() => pinger.ws.ping(), 300);
+  await new Promise((r) => setTimeout(r, 2500));
+  clearInterval(timer);
+  assert.equal(pinger.closed, null, 'closed although it pinged');
+  pinger.close();
 });
