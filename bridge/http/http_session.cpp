@@ -11,6 +11,8 @@
 
 namespace bridge {
 
+extern const std::string_view kSyncClientJs;  // clients/js/sync-client.js, embedded at build time
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
@@ -102,6 +104,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
                                                                          : "connecting"));
   } else if (path == "/") {
     respond(http::status::ok, "text/html; charset=utf-8", std::string(kDemoPage));
+  } else if (path == "/sync-client.js") {
+    respond(http::status::ok, "text/javascript; charset=utf-8", std::string(kSyncClientJs));
   } else {
     respond(http::status::not_found, "application/json",
             R"({"error":"not found; try /healthz, /readyz, /stats, or a WebSocket on /sync"})");

@@ -66,9 +66,9 @@ export async function startSyncd(databaseUrl, extraArgs = [], grpcPort = 0) {
 }
 
 // Resolves to {port, url, stop()} once sync-bridge listens.
-export async function startBridge(upstreamPort, extraArgs = []) {
-  const p = await startProcess(env('SYNC_BRIDGE_BIN'), ['--listen', '127.0.0.1:0',
+export async function startBridge(upstreamPort, extraArgs = [], port = 0) {
+  const p = await startProcess(env('SYNC_BRIDGE_BIN'), ['--listen', `127.0.0.1:${port}`,
     '--upstream', `127.0.0.1:${upstreamPort}`, ...extraArgs], /listening on port (\d+)/, 'sync-bridge');
-  const port = Number(p.match[1]);
-  return { ...p, port, url: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}` };
+  const bound = Number(p.match[1]);
+  return { ...p, port: bound, url: `ws://127.0.0.1:${bound}`, http: `http://127.0.0.1:${bound}` };
 }
