@@ -51,7 +51,8 @@ test('two clients converge; edits show at once and are then confirmed', async ()
   await until(() => b.getNode(ada), 'the broadcast at b');
   b.setProperty('node', ada, 'born', 1815);
   const grace = b.createNode('Person', { name: 'Grace' });
-  const edge = a.createEdge('KNOWS', ada, grace);  // grace may not be confirmed yet: optimistic either way
+  await until(() => a.getNode(grace), 'grace at a');
+  const edge = a.createEdge('KNOWS', ada, grace);
   await until(() => a.getPendingPatchCount() === 0 && b.getPendingPatchCount() === 0 &&
     a.getServerVersion() === 4 && b.getServerVersion() === 4, 'both at version 4');
   assert.deepEqual(a.snapshot().nodes, b.snapshot().nodes);
