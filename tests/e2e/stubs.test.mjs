@@ -1,0 +1,70 @@
+// The Python and Node examples on stubs generated from proto/, for real:
+// each one's watcher sees the patches the other pushed.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDatabase, startSyncd } from './syncd_process.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const stubs = path.join(root, 'build', 'python-stubs');
+const python = '/usr/bin/python3';  // Debian's, which has python3-grpcio
+let db;
+let syncd;
+let env;
+
+before(async () => {
+  const gen = spawnSync(path.join(root, 'clients/python/generate.sh'), [stubs], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stderr);
+  db = createDatabase();
+  syncd = await startSyncd(db.url);
+  env = { ...process.env, SYNC_SERVER: `127.0.0.1:${syncd.grpcPort}`, SYNC_STUBS: stubs };
+});
+after(async () => {
+  await syncd?.stop();
+  db?.drop();
+});
+
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+};
+
+// Starts a watcher that stops after `limit` patches; resolves to its lines.
+const watcher = (cmd, args) => {
+  const child = spawn(cmd, args, { env });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { child.kill(); reject(new Error(`watcher timed out: ${out}${err}`)); }, 30000);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      if (code !== 0) reject(new Error(`watcher exited ${code}: ${err}`));
+      else resolve(out.trim().split('\n').map((l) => JSON.parse(l)));
+    });
+  });
+};
+
+const py = path.join(root, 'clients/python/sync_example.py');
+const js = path.join(root, 'clients/node/sync_example.mjs');
+
+test('each example watches what the other pushed', async () => {
+  const pyWatch = watcher(python, [py, 'watch', '--channel', 'stubs', '--limit', '4']);
+  const nodeWatch = watcher('node', [js, 'watch', '--channel', 'stubs', '--limit', '4']);
+  await new Promise((r) => setTimeout(r, 500));
+  const fromPy = run(python, [py, 'push', '--channel', 'stubs', '--count', '2']);
+  const fromNode = run('node', [js, 'push', '--channel', 'stubs', '--count', '2']);
+  assert.deepEqual(fromPy.map((a) => a.status), ['accepted', 'accepted']);
+  assert.deepEqual(fromNode.map((a) => a.serverVersion), [3, 4]);
+  const ids = [...fromPy, ...fromNode].map((a) => a.patchId);
+  for (const seen of [await pyWatch, await nodeWatch]) {
+    assert.deepEqual(seen.map((p) => p.id), ids);
+    assert.deepEqual(seen.map((p) => Number(p.serverVersion)), [1, 2, 3, 4]);
+    assert.equal(seen[2].data.properties.name, 'from node 0');
+    assert.equal(seen[0].data.properties.name, 'from python 0');
+  }
+});
