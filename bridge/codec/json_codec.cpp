@@ -278,4 +278,12 @@ std::string encode_error(std::string_view code, std::string_view message) {
 
 std::string patch_to_json(const api::Patch& patch) { return dump(patch_json(patch)); }
 
+std::variant<api::Patch, Error> patch_from_json(std::string_view text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error{"invalid_json", "not valid JSON"};
+  auto decoded = decode_patch(j);
+  if (auto* e = std::get_if<Error>(&decoded)) return *e;
+  return std::get<api::Patch>(std::get<ClientMessage>(decoded));
+}
+
 }  // namespace bridge::codec

@@ -42,7 +42,8 @@ std::string encode_error(std::string_view code, std::string_view message);
 // The lowercase ack status word: accepted, rejected, ignored.
 std::string_view status_word(api::Ack::Status status);
 
-// A patch as its JSON object text (with serverVersion when set).
+// A patch as its JSON object text (with serverVersion when set), and back.
 std::string patch_to_json(const api::Patch& patch);
+std::variant<api::Patch, Error> patch_from_json(std::string_view json);
 
 }  // namespace bridge::codec

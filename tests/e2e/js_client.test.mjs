@@ -74,10 +74,12 @@ test('a patch the server rejects is rolled back and reported', async () => {
   assert.ok(a.getNode(n), 'the accepted patch stays');
   assert.equal(a.getPendingPatchCount(), 0);
 
-  // Local state that depends on a rejected patch rolls back with it.
-  a.setProperty('node', 'ghost', 'k', 1);
+  // Applies locally, but the server refuses the label: shown, then rolled back.
+  const bad = a.createNode('not a label!', { name: 'y' });
+  assert.ok(a.getNode(bad), 'optimistic');
   await until(() => rejected.length === 2, 'the second rejection');
-  assert.equal(a.getNode('ghost'), undefined);
+  assert.equal(rejected[1].code, 'invalid_patch');
+  assert.equal(a.getNode(bad), undefined, 'rolled back');
 });
 
 test('offline edits land exactly once after the bridge comes back, and clients converge', async () => {

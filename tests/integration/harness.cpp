@@ -130,10 +130,11 @@ CommandResult run_syncd(const std::vector<std::string>& args) {
   return r;
 }
 
-Syncd::Syncd(const std::string& database_url, std::vector<std::string> extra_args) {
+Syncd::Syncd(const std::string& database_url, std::vector<std::string> extra_args, int grpc_port) {
   log_path_ = temp_path("syncd.log");
   std::vector<std::string> argv{env_or_throw("SYNCD_BIN"), "serve", "--database-url", database_url,
-                                "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"};
+                                "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port),
+                                "--http-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = spawn(argv, log_path_);
   const std::regex ready(R"(serving gRPC on port (\d+).*HTTP /healthz on port (\d+))");

@@ -40,7 +40,9 @@ class TestDatabase {
 // A syncd process.
 class Syncd {
  public:
-  explicit Syncd(const std::string& database_url, std::vector<std::string> extra_args = {});
+  // `grpc_port` 0 picks a free port; a given one lets a test restart an
+  // instance where its clients expect it.
+  explicit Syncd(const std::string& database_url, std::vector<std::string> extra_args = {}, int grpc_port = 0);
   ~Syncd();  // SIGKILL if still running
 
   int grpc_port() const { return grpc_port_; }
