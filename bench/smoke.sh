@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# syncbench and its anchors, small and short, so that they cannot rot.
+# Checks correctness (every patch accepted, versions gap-free), not speed.
+# Run by scripts/test (through ctest), which provides the environment.
+set -euo pipefail
+: "${SYNC_TEST_DATABASE_URL:?run through scripts/test}" "${SYNCD_BIN:?}" "${SYNCBENCH_BIN:?}"
+
+name="bench_smoke_$$"
+url="${SYNC_TEST_DATABASE_URL%/*}/$name"
+log="$(mktemp)"
+cleanup() {
+  [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+psql "$SYNC_TEST_DATABASE_URL" -qc "CREATE DATABASE $name"
+"$SYNCD_BIN" migrate up --database-url "$url" >/dev/null
+"$SYNCD_BIN" serve --database-url "$url" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  port="$(sed -n 's/.*serving gRPC on port \([0-9]*\).*/\1/p' "$log")"
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$log"; exit 1; }
+
+"$SYNCBENCH_BIN" push --smoke --server "127.0.0.1:$port"
+"$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode per-patch
+"$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode batched --json
+echo "1 passed, 0 failed"

@@ -1,0 +1,32 @@
+#pragma once
+// syncbench's subcommands and their parameters.
+
+#include <chrono>
+#include <string>
+
+namespace syncbench {
+
+struct PushOptions {
+  std::string server = "localhost:50051";
+  std::string channel_prefix = "bench-";
+  int streams = 64;
+  int channels = 8;
+  int window = 32;
+  std::chrono::milliseconds warmup{2000};
+  std::chrono::milliseconds duration{10000};
+  bool json = false;
+};
+int push(const PushOptions& o);
+
+struct AnchorOptions {
+  std::string database_url;
+  std::string mode = "per-patch";  // or "batched"
+  int connections = 64;            // per-patch
+  int batch = 500;                 // batched
+  int channels = 8;
+  std::chrono::milliseconds duration{10000};
+  bool json = false;
+};
+int ingest_anchor(const AnchorOptions& o);
+
+}  // namespace syncbench

@@ -1,0 +1,107 @@
+// syncbench: load generator and anchors for syncd. See BENCHMARKS.md.
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "commands.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage = R"(syncbench - measure syncd and its anchors
+
+Usage:
+  syncbench push [flags]            N gRPC Session streams writing create_node patches with a window
+                                    of un-acked patches: accepted patches/s, ack latency p50/p99/p999
+  syncbench ingest-anchor [flags]   the same rows written straight to PostgreSQL: --mode per-patch
+                                    (one transaction per patch, 64 connections) or batched (500 per tx)
+
+Every command takes --json (one JSON object), --smoke (a few seconds, small numbers, checks
+correctness, not speed) and --help. All figures in BENCHMARKS.md come from these commands.
+)";
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+bool parse(int argc, char** argv, po::options_description& flags, po::variables_map& vm, int& rc) {
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "syncbench: " << e.what() << "\n\n" << flags << "\n";
+    rc = 2;
+    return false;
+  }
+  if (vm.count("help")) {
+    std::cout << flags << "\n";
+    rc = 0;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  po::variables_map vm;
+  int rc = 0;
+  bool smoke = false;
+  if (command == "push") {
+    syncbench::PushOptions o;
+    o.server = env_or("SYNC_SERVER", "localhost:50051");
+    int duration_ms = 10000, warmup_ms = 2000;
+    po::options_description f("Usage: syncbench push [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")("server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
+        "streams", po::value(&o.streams)->default_value(o.streams), "Session streams")(
+        "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
+        "window", po::value(&o.window)->default_value(o.window), "un-acked patches per stream")(
+        "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "measured time")(
+        "warmup-ms", po::value(&warmup_ms)->default_value(warmup_ms), "load before measuring")(
+        "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "use fresh channels per run")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    o.duration = std::chrono::milliseconds(duration_ms);
+    o.warmup = std::chrono::milliseconds(warmup_ms);
+    if (smoke) {
+      o.streams = 4, o.channels = 2, o.window = 8;
+      o.duration = std::chrono::milliseconds(1000), o.warmup = std::chrono::milliseconds(200);
+    }
+    if (o.streams < 1 || o.channels < 1 || o.window < 1) {
+      std::cerr << "syncbench push: --streams, --channels and --window must be >= 1\n";
+      return 2;
+    }
+    return syncbench::push(o);
+  }
+  if (command == "ingest-anchor") {
+    syncbench::AnchorOptions o;
+    o.database_url = env_or("DATABASE_URL", "");
+    int duration_ms = 10000;
+    po::options_description f("Usage: syncbench ingest-anchor [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")("database-url", po::value(&o.database_url)->default_value(o.database_url, "$DATABASE_URL"), "a migrated syncd database")(
+        "mode", po::value(&o.mode)->default_value(o.mode), "per-patch or batched")(
+        "connections", po::value(&o.connections)->default_value(o.connections), "per-patch: connections")(
+        "batch", po::value(&o.batch)->default_value(o.batch), "batched: patches per transaction")(
+        "channels", po::value(&o.channels)->default_value(o.channels), "channels written")(
+        "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "measured time")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    o.duration = std::chrono::milliseconds(duration_ms);
+    if (smoke) o.connections = 4, o.batch = 20, o.duration = std::chrono::milliseconds(500);
+    if (o.database_url.empty() || (o.mode != "per-patch" && o.mode != "batched")) {
+      std::cerr << "syncbench ingest-anchor: needs --database-url (or DATABASE_URL) and --mode per-patch|batched\n";
+      return 2;
+    }
+    return syncbench::ingest_anchor(o);
+  }
+  std::cerr << "syncbench: unknown command \"" << command << "\"\n\n" << kUsage;
+  return 2;
+}
