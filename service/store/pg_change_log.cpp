@@ -88,74 +88,132 @@ Element element_from(const pqxx::row& r, int first_json_column) {
   return e;
 }
 
-void load_state(pqxx::work& tx, std::int64_t channel_id, const Footprint& fp, Graph& g) {
-  const std::string ch = std::to_string(channel_id);
-  if (!fp.nodes.empty()) {
-    const pqxx::result rows = tx.exec(
-        "SELECT node_id, label, properties::text, stamps::text, version, client_id FROM nodes "
-        "WHERE channel_id = " + ch + " AND node_id IN " + quoted_list(tx, fp.nodes));
-    for (const pqxx::row& r : rows) g.load_node(r["node_id"].c_str(), element_from(r, 2));
+// One channel's part of a batch.
+struct ChannelWork {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t head = 0;
+  graph::ConflictPolicy policy = graph::ConflictPolicy::kLastWriterWins;
+  std::vector<std::size_t> idx;                       // its submissions, in order
+  std::set<std::string> ids;                           // their patch ids
+  Footprint footprint;
+  std::unordered_map<std::string, std::int64_t> seen;  // patch id -> version held
+  Graph graph;                                         // the rows it touches
+};
+
+// "(channel_id,'key'),..." for the (channel, key) pairs of every channel.
+template <typename Keys>
+std::string pairs(pqxx::transaction_base& tx, const std::vector<ChannelWork>& works, Keys keys) {
+  std::string out;
+  for (const ChannelWork& w : works) {
+    for (const std::string& k : keys(w)) {
+      out += out.empty() ? "(" : ",(";
+      out += std::to_string(w.id) + "," + tx.quote(k) + ")";
+    }
   }
-  if (!fp.edges.empty() || !fp.deleted_nodes.empty()) {
-    std::string where;
-    if (!fp.edges.empty()) where = "edge_id IN " + quoted_list(tx, fp.edges);
-    if (!fp.deleted_nodes.empty()) {
-      const std::string del = quoted_list(tx, fp.deleted_nodes);
-      if (!where.empty()) where += " OR ";
-      where += "from_node_id IN " + del + " OR to_node_id IN " + del;
+  return out;
+}
+
+// Loads, in three statements for the whole batch, every duplicate id and
+// every node and edge the batch's patches may read.
+void load(pqxx::work& tx, std::vector<ChannelWork>& works) {
+  std::unordered_map<std::int64_t, ChannelWork*> by_id;
+  for (ChannelWork& w : works) by_id[w.id] = &w;
+
+  const std::string ids = pairs(tx, works, [](const ChannelWork& w) { return w.ids; });
+  // Joins against VALUES lists: index lookups however large the batch (a
+  // long `(a, b) IN (...)` list is planned as an OR chain).
+  for (const pqxx::row& r : tx.exec("SELECT p.channel_id, p.patch_id, p.version FROM patches p JOIN (VALUES " + ids +
+                                    ") AS v (c, k) ON p.channel_id = v.c AND p.patch_id = v.k")) {
+    by_id[r[0].as<std::int64_t>()]->seen[r[1].c_str()] = r[2].as<std::int64_t>();
+  }
+
+  const std::string nodes = pairs(tx, works, [](const ChannelWork& w) { return w.footprint.nodes; });
+  if (!nodes.empty()) {
+    for (const pqxx::row& r : tx.exec("SELECT n.node_id, n.label, n.properties::text, n.stamps::text, n.version, "
+                                      "n.client_id, n.channel_id FROM nodes n JOIN (VALUES " + nodes +
+                                      ") AS v (c, k) ON n.channel_id = v.c AND n.node_id = v.k")) {
+      by_id[r["channel_id"].as<std::int64_t>()]->graph.load_node(r["node_id"].c_str(), element_from(r, 2));
     }
-    const pqxx::result rows = tx.exec(
-        "SELECT edge_id, label, properties::text, stamps::text, version, client_id, "
-        "from_node_id, to_node_id FROM edges WHERE channel_id = " + ch + " AND (" + where + ")");
-    for (const pqxx::row& r : rows) {
-      Element e = element_from(r, 2);
-      e.from = r["from_node_id"].c_str();
-      e.to = r["to_node_id"].c_str();
-      g.load_edge(r["edge_id"].c_str(), std::move(e));
-    }
+  }
+
+  const std::string edges = pairs(tx, works, [](const ChannelWork& w) { return w.footprint.edges; });
+  const std::string deleted = pairs(tx, works, [](const ChannelWork& w) { return w.footprint.deleted_nodes; });
+  const char* columns =
+      "SELECT e.edge_id, e.label, e.properties::text, e.stamps::text, e.version, e.client_id, e.from_node_id, "
+      "e.to_node_id, e.channel_id FROM edges e JOIN (VALUES ";
+  std::vector<std::string> parts;
+  if (!edges.empty()) parts.push_back(columns + edges + ") AS v (c, k) ON e.channel_id = v.c AND e.edge_id = v.k");
+  if (!deleted.empty()) {
+    // Deleting a node deletes its edges: load them too.
+    parts.push_back(columns + deleted + ") AS v (c, k) ON e.channel_id = v.c AND e.from_node_id = v.k");
+    parts.push_back(columns + deleted + ") AS v (c, k) ON e.channel_id = v.c AND e.to_node_id = v.k");
+  }
+  if (parts.empty()) return;
+  std::string sql;
+  for (const std::string& part : parts) sql += (sql.empty() ? "" : " UNION ") + part;
+  for (const pqxx::row& r : tx.exec(sql)) {
+    Element e = element_from(r, 2);
+    e.from = r["from_node_id"].c_str();
+    e.to = r["to_node_id"].c_str();
+    by_id[r["channel_id"].as<std::int64_t>()]->graph.load_edge(r["edge_id"].c_str(), std::move(e));
   }
 }
 
-// Writes what the batch changed: upserts for elements that exist now,
-// deletes for the ones that do not.
-void write_state(pqxx::work& tx, std::int64_t channel_id, Graph& g) {
-  const Graph::Dirty dirty = g.take_dirty();
-  const std::string ch = std::to_string(channel_id);
-  auto write = [&](const std::set<std::string>& ids, bool nodes) {
-    std::string upsert;
-    std::vector<std::string> gone;
-    for (const std::string& id : ids) {
-      const Element* e = nodes ? g.node(id) : g.edge(id);
-      if (e == nullptr) {
-        gone.push_back(id);
-        continue;
+// The state writes of a batch, accumulated across channels and sent as one
+// statement per table and kind.
+struct StateWrites {
+  std::string node_upserts, edge_upserts, node_deletes, edge_deletes;
+
+  void add(pqxx::transaction_base& tx, std::int64_t channel_id, Graph& g) {
+    const Graph::Dirty dirty = g.take_dirty();
+    const std::string ch = std::to_string(channel_id);
+    auto collect = [&](const std::set<std::string>& ids, bool nodes) {
+      std::string& upserts = nodes ? node_upserts : edge_upserts;
+      std::string& deletes = nodes ? node_deletes : edge_deletes;
+      for (const std::string& id : ids) {
+        const Element* e = nodes ? g.node(id) : g.edge(id);
+        if (e == nullptr) {
+          deletes += (deletes.empty() ? "(" : ",(") + ch + "," + tx.quote(id) + ")";
+          continue;
+        }
+        upserts += upserts.empty() ? "(" : ",(";
+        upserts += ch + "," + tx.quote(id) + "," + tx.quote(e->label) + ",";
+        if (!nodes) upserts += tx.quote(e->from) + "," + tx.quote(e->to) + ",";
+        upserts += tx.quote(graph::to_json(e->properties)) + "," + tx.quote(graph::stamps_to_json(e->stamps)) + "," +
+                   std::to_string(e->stamp.version) + "," + tx.quote(e->stamp.client_id) + ")";
       }
-      upsert += upsert.empty() ? "" : ",";
-      upsert += "(" + ch + "," + tx.quote(id) + "," + tx.quote(e->label) + ",";
-      if (!nodes) upsert += tx.quote(e->from) + "," + tx.quote(e->to) + ",";
-      upsert += tx.quote(graph::to_json(e->properties)) + "," +
-                tx.quote(graph::stamps_to_json(e->stamps)) + "," +
-                std::to_string(e->stamp.version) + "," + tx.quote(e->stamp.client_id) + ")";
+    };
+    collect(dirty.nodes, true);
+    collect(dirty.edges, false);
+  }
+
+  void write(pqxx::work& tx) const {
+    if (!node_upserts.empty()) {
+      tx.exec("INSERT INTO nodes (channel_id, node_id, label, properties, stamps, version, client_id) VALUES " +
+              node_upserts +
+              " ON CONFLICT (channel_id, node_id) DO UPDATE SET label = EXCLUDED.label, "
+              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
+              "client_id = EXCLUDED.client_id");
     }
-    const char* table = nodes ? "nodes" : "edges";
-    const char* key = nodes ? "node_id" : "edge_id";
-    if (!upsert.empty()) {
-      tx.exec(std::string("INSERT INTO ") + table + " (channel_id, " + key + ", label, " +
-              (nodes ? "" : "from_node_id, to_node_id, ") +
-              "properties, stamps, version, client_id) VALUES " + upsert +
-              " ON CONFLICT (channel_id, " + key + ") DO UPDATE SET label = EXCLUDED.label, " +
-              (nodes ? "" : "from_node_id = EXCLUDED.from_node_id, to_node_id = EXCLUDED.to_node_id, ") +
-              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, "
-              "version = EXCLUDED.version, client_id = EXCLUDED.client_id");
+    if (!edge_upserts.empty()) {
+      tx.exec("INSERT INTO edges (channel_id, edge_id, label, from_node_id, to_node_id, properties, stamps, version, "
+              "client_id) VALUES " + edge_upserts +
+              " ON CONFLICT (channel_id, edge_id) DO UPDATE SET label = EXCLUDED.label, "
+              "from_node_id = EXCLUDED.from_node_id, to_node_id = EXCLUDED.to_node_id, "
+              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
+              "client_id = EXCLUDED.client_id");
     }
-    if (!gone.empty()) {
-      tx.exec(std::string("DELETE FROM ") + table + " WHERE channel_id = " + ch + " AND " + key +
-              " IN " + quoted_list(tx, gone));
+    if (!node_deletes.empty()) {
+      tx.exec("DELETE FROM nodes n USING (VALUES " + node_deletes +
+              ") AS v (c, k) WHERE n.channel_id = v.c AND n.node_id = v.k");
     }
-  };
-  write(dirty.nodes, true);
-  write(dirty.edges, false);
-}
+    if (!edge_deletes.empty()) {
+      tx.exec("DELETE FROM edges e USING (VALUES " + edge_deletes +
+              ") AS v (c, k) WHERE e.channel_id = v.c AND e.edge_id = v.k");
+    }
+  }
+};
 
 bool retryable(const pqxx::sql_error& e) {
   const std::string& state = e.sqlstate();
@@ -227,81 +285,76 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
       known_channels_.clear();  // a channel row was deleted under us
       return absl::UnavailableError("a channel row disappeared; retry");
     }
-    // NOTIFY payloads are limited to 8000 bytes: one per few dozen channels.
+    std::vector<ChannelWork> works(locked.size());
+    for (std::size_t c = 0; c < locked.size(); ++c) {
+      ChannelWork& w = works[c];
+      w.id = locked[c]["id"].as<std::int64_t>();
+      w.name = locked[c]["name"].c_str();
+      w.head = locked[c]["head"].as<std::int64_t>();
+      w.policy = graph::parse_conflict_policy(locked[c]["conflict_policy"].c_str())
+                     .value_or(graph::ConflictPolicy::kLastWriterWins);
+      w.idx = by_channel[w.name];
+      for (std::size_t i : w.idx) {
+        w.ids.insert(batch[i].patch.id());
+        w.footprint.add(batch[i].patch);
+      }
+    }
+    load(tx, works);
+
+    std::string rows;
+    std::string heads;
+    std::string peer_rows;
+    StateWrites state;
     std::vector<std::string> notices;
-    for (const pqxx::row& row : locked) {
-      const std::int64_t channel_id = row["id"].as<std::int64_t>();
-      const std::string name = row["name"].c_str();
-      std::int64_t head = row["head"].as<std::int64_t>();
-      const graph::ConflictPolicy policy =
-          graph::parse_conflict_policy(row["conflict_policy"].c_str())
-              .value_or(graph::ConflictPolicy::kLastWriterWins);
-      const std::vector<std::size_t>& idx = by_channel[name];
-
-      // Ids the channel already holds, with the version each got.
-      std::unordered_set<std::string> ids;
-      Footprint fp;
-      for (std::size_t i : idx) {
-        ids.insert(batch[i].patch.id());
-        fp.add(batch[i].patch);
-      }
-      std::unordered_map<std::string, std::int64_t> seen;
-      for (const pqxx::row& r :
-           tx.exec("SELECT patch_id, version FROM patches WHERE channel_id = " +
-                   std::to_string(channel_id) + " AND patch_id IN " + quoted_list(tx, ids))) {
-        seen.emplace(r[0].c_str(), r[1].as<std::int64_t>());
-      }
-
-      Graph g;
-      load_state(tx, channel_id, fp, g);
-      ChannelBatch accepted{name, {}, 0};
-      std::string rows;
+    for (ChannelWork& w : works) {
+      ChannelBatch accepted{w.name, {}, 0};
       std::map<std::string, std::int64_t> peers;  // site id -> latest version in this batch
-      for (std::size_t i : idx) {
+      for (std::size_t i : w.idx) {
         const api::Patch& p = batch[i].patch;
-        if (auto it = seen.find(p.id()); it != seen.end()) {
+        if (auto it = w.seen.find(p.id()); it != w.seen.end()) {
           result.acks[i] = make_ack(p, api::Ack::IGNORED, it->second);
           continue;
         }
-        if (auto rejection = g.apply(p, head + 1, policy)) {
-          result.acks[i] = make_ack(p, api::Ack::REJECTED, head);
+        if (auto rejection = w.graph.apply(p, w.head + 1, w.policy)) {
+          result.acks[i] = make_ack(p, api::Ack::REJECTED, w.head);
           result.acks[i].set_code(rejection->code);
           result.acks[i].set_reason(rejection->reason);
           continue;
         }
-        ++head;
-        seen.emplace(p.id(), head);
-        result.acks[i] = make_ack(p, api::Ack::ACCEPTED, head);
+        const std::int64_t version = ++w.head;
+        w.seen.emplace(p.id(), version);
+        result.acks[i] = make_ack(p, api::Ack::ACCEPTED, version);
         const std::string body = p.SerializeAsString();  // server_version is never set here
         rows += rows.empty() ? "(" : ",(";
-        rows += std::to_string(channel_id) + "," + std::to_string(head) + "," + tx.quote(p.id()) +
-                "," + tx.quote(p.client_id()) + "," + tx.quote(p.op()) + "," +
-                tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) +
-                ")";
+        rows += std::to_string(w.id) + "," + std::to_string(version) + "," + tx.quote(p.id()) + "," +
+                tx.quote(p.client_id()) + "," + tx.quote(p.op()) + "," +
+                tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) + ")";
         if (p.has_peer()) peers[p.peer().site_id()] = p.peer().version();
         auto stored = std::make_shared<api::Patch>(p);
-        stored->set_server_version(head);
+        stored->set_server_version(version);
         accepted.patches.push_back(std::move(stored));
       }
       if (accepted.patches.empty()) continue;
-      tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " +
-              rows);
-      write_state(tx, channel_id, g);
-      if (!peers.empty()) {
-        std::string values;
-        for (const auto& [site, version] : peers) {
-          values += values.empty() ? "(" : ",(";
-          values += std::to_string(channel_id) + "," + tx.quote(site) + "," + std::to_string(version) + ")";
-        }
-        tx.exec("INSERT INTO crdt_peers (channel_id, site_id, version) VALUES " + values +
+      state.add(tx, w.id, w.graph);
+      for (const auto& [site, version] : peers) {
+        peer_rows += peer_rows.empty() ? "(" : ",(";
+        peer_rows += std::to_string(w.id) + "," + tx.quote(site) + "," + std::to_string(version) + ")";
+      }
+      heads += (heads.empty() ? "(" : ",(") + std::to_string(w.id) + "," + std::to_string(w.head) + ")";
+      if (notices.empty() || notices.back().size() > 7000) notices.push_back(instance_);
+      notices.back() += "\n" + w.name + " " + std::to_string(w.head);
+      accepted.head = w.head;
+      result.accepted.push_back(std::move(accepted));
+    }
+    if (!rows.empty()) {
+      tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " + rows);
+      state.write(tx);
+      if (!peer_rows.empty()) {
+        tx.exec("INSERT INTO crdt_peers (channel_id, site_id, version) VALUES " + peer_rows +
                 " ON CONFLICT (channel_id, site_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()");
       }
-      tx.exec("UPDATE channels SET head = " + std::to_string(head) +
-              " WHERE id = " + std::to_string(channel_id));
-      if (notices.empty() || notices.back().size() > 7000) notices.push_back(instance_);
-      notices.back() += "\n" + name + " " + std::to_string(head);
-      accepted.head = head;
-      result.accepted.push_back(std::move(accepted));
+      tx.exec("UPDATE channels SET head = v.head FROM (VALUES " + heads +
+              ") AS v (id, head) WHERE channels.id = v.id");
     }
     for (const std::string& notice : notices) {
       // Delivered to listeners only if and when the transaction commits.
@@ -393,7 +446,7 @@ absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
         "RETURNING head, conflict_policy");
     tx.commit();
     known_channels_.insert(channel);
-    return ChannelState{channel, r[0].as<std::int64_t>(), r[1].c_str()};
+    return ChannelState{channel, r[0].as<std::int64_t>(), r[1].c_str(), server_id_};
   } catch (const std::exception& e) {
     conn_.reset();
     return absl::UnavailableError(e.what());
