@@ -3,15 +3,17 @@
 # Checks correctness (every patch accepted, versions gap-free), not speed.
 # Run by scripts/test (through ctest), which provides the environment.
 set -euo pipefail
-: "${SYNC_TEST_DATABASE_URL:?run through scripts/test}" "${SYNCD_BIN:?}" "${SYNCBENCH_BIN:?}"
+: "${SYNC_TEST_DATABASE_URL:?run through scripts/test}" "${SYNCD_BIN:?}" "${SYNCBENCH_BIN:?}" "${SYNC_BRIDGE_BIN:?}"
 
 name="bench_smoke_$$"
 url="${SYNC_TEST_DATABASE_URL%/*}/$name"
 log="$(mktemp)"
+bridge_log="$(mktemp)"
 cleanup() {
+  [ -n "${bridge_pid:-}" ] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
-  rm -f "$log"
+  rm -f "$log" "$bridge_log"
 }
 trap cleanup EXIT
 
@@ -29,4 +31,14 @@ done
 "$SYNCBENCH_BIN" push --smoke --server "127.0.0.1:$port"
 "$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode per-patch
 "$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode batched --json
+
+"$SYNC_BRIDGE_BIN" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" >"$bridge_log" 2>&1 &
+bridge_pid=$!
+for _ in $(seq 100); do
+  bridge_port="$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$bridge_log")"
+  [ -n "$bridge_port" ] && break
+  sleep 0.1
+done
+[ -n "$bridge_port" ] || { cat "$bridge_log"; exit 1; }
+"$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 echo "1 passed, 0 failed"

@@ -29,4 +29,19 @@ struct AnchorOptions {
 };
 int ingest_anchor(const AnchorOptions& o);
 
+struct IdleOptions {
+  std::string bridge_host = "127.0.0.1";
+  int bridge_port = 8080;
+  int bridge_pid = 0;
+  int syncd_pid = 0;
+  int connections = 10000;
+  int channels = 100;
+  int settle_ms = 3000;
+  bool json = false;
+};
+int idle(const IdleOptions& o);
+
+// Raises this process's open-file limit to its hard limit (many sockets).
+void raise_open_file_limit();
+
 }  // namespace syncbench

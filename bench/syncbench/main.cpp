@@ -4,7 +4,17 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <sys/resource.h>
+
 #include "commands.h"
+
+void syncbench::raise_open_file_limit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+    l.rlim_cur = l.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &l);
+  }
+}
 
 namespace po = boost::program_options;
 
@@ -17,6 +27,10 @@ Usage:
                                     of un-acked patches: accepted patches/s, ack latency p50/p99/p999
   syncbench ingest-anchor [flags]   the same rows written straight to PostgreSQL: --mode per-patch
                                     (one transaction per patch, 64 connections) or batched (500 per tx)
+  syncbench idle [flags]            N idle WebSockets through sync-bridge (each one upstream Session in
+                                    syncd): RSS growth per connection of both processes
+
+syncbench raises its open-file limit to the hard limit; syncd and sync-bridge do the same.
 
 Every command takes --json (one JSON object), --smoke (a few seconds, small numbers, checks
 correctness, not speed) and --help. All figures in BENCHMARKS.md come from these commands.
@@ -101,6 +115,29 @@ int main(int argc, char** argv) {
       return 2;
     }
     return syncbench::ingest_anchor(o);
+  }
+  if (command == "idle") {
+    syncbench::IdleOptions o;
+    std::string bridge = "127.0.0.1:8080";
+    po::options_description f("Usage: syncbench idle --bridge-pid P --syncd-pid P [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")("bridge", po::value(&bridge)->default_value(bridge), "sync-bridge IP:PORT")(
+        "bridge-pid", po::value(&o.bridge_pid), "sync-bridge's process id (on this machine)")(
+        "syncd-pid", po::value(&o.syncd_pid), "syncd's process id (on this machine)")(
+        "connections", po::value(&o.connections)->default_value(o.connections), "idle WebSockets")(
+        "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
+        "settle-ms", po::value(&o.settle_ms)->default_value(o.settle_ms), "wait before measuring")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    const auto colon = bridge.rfind(':');
+    o.bridge_host = bridge.substr(0, colon);
+    o.bridge_port = colon == std::string::npos ? 8080 : std::atoi(bridge.c_str() + colon + 1);
+    if (smoke) o.connections = 50, o.channels = 5, o.settle_ms = 300;
+    if (o.bridge_pid <= 0 || o.syncd_pid <= 0) {
+      std::cerr << "syncbench idle: give --bridge-pid and --syncd-pid\n";
+      return 2;
+    }
+    syncbench::raise_open_file_limit();
+    return syncbench::idle(o);
   }
   std::cerr << "syncbench: unknown command \"" << command << "\"\n\n" << kUsage;
   return 2;

@@ -5,6 +5,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <sys/resource.h>
+
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
       "sync-bridge - the JSON WebSocket sync protocol, over sync.v1 gRPC\n\n"
       "Usage: sync-bridge [flags]\n\n"
       "Endpoints: ws://HOST:PORT/sync (and /) ?channel=NAME&since=VERSION|head&token=JWT,\n"
-      "GET /healthz, /readyz, /stats, /.\n\nFlags");
+      "GET /healthz, /readyz, /stats, /. The open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
       "listen", po::value<std::string>(&listen)->default_value(listen, "0.0.0.0:$PORT or 0.0.0.0:8080"),
       "HOST:PORT for HTTP and WebSocket")(
@@ -82,6 +84,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Every connection is a file descriptor: allow as many as the system lets us.
+  if (rlimit l{}; getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+    l.rlim_cur = l.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &l);
+  }
   bridge::BridgeContext ctx;
   ctx.channel = grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials());
   ctx.stub = api::Sync::NewStub(ctx.channel);

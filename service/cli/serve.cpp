@@ -1,6 +1,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -27,7 +29,8 @@ int serve(int argc, char** argv) {
   int idle_seconds = 60;
   int heartbeat_seconds = 15;
   std::string log_level;
-  po::options_description flags("Usage: syncd serve [flags]\n\nFlags");
+  po::options_description flags(
+      "Usage: syncd serve [flags]\n\nThe open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
       "database-url", po::value<std::string>(&o.database_url)->default_value(database_url_env(), "$DATABASE_URL"),
       "PostgreSQL connection URL (the schema must be migrated: syncd migrate up)")(
@@ -103,6 +106,11 @@ int serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Every connection is a file descriptor: allow as many as the system lets us.
+  if (rlimit l{}; getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+    l.rlim_cur = l.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &l);
+  }
   server::Server server(o);
   if (auto st = server.start(); !st.ok()) {
     spdlog::critical("{}", std::string(st.message()));
