@@ -2,6 +2,7 @@
 // syncbench's subcommands and their parameters.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace syncbench {
@@ -40,6 +41,14 @@ struct IdleOptions {
   bool json = false;
 };
 int idle(const IdleOptions& o);
+
+struct CatchupOptions {
+  std::string database_url;
+  std::string server = "localhost:50051";
+  std::int64_t patches = 1'000'000;
+  bool json = false;
+};
+int catchup(const CatchupOptions& o);
 
 // Raises this process's open-file limit to its hard limit (many sockets).
 void raise_open_file_limit();

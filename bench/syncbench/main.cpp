@@ -27,6 +27,8 @@ Usage:
                                     of un-acked patches: accepted patches/s, ack latency p50/p99/p999
   syncbench ingest-anchor [flags]   the same rows written straight to PostgreSQL: --mode per-patch
                                     (one transaction per patch, 64 connections) or batched (500 per tx)
+  syncbench catchup [flags]         a channel pre-filled with 1,000,000 patches read from version 0 over
+                                    gRPC (Session history pages), beside COPY (SELECT ... ORDER BY version) TO STDOUT
   syncbench idle [flags]            N idle WebSockets through sync-bridge (each one upstream Session in
                                     syncd): RSS growth per connection of both processes
 
@@ -115,6 +117,24 @@ int main(int argc, char** argv) {
       return 2;
     }
     return syncbench::ingest_anchor(o);
+  }
+  if (command == "catchup") {
+    syncbench::CatchupOptions o;
+    o.database_url = env_or("DATABASE_URL", "");
+    o.server = env_or("SYNC_SERVER", "localhost:50051");
+    po::options_description f("Usage: syncbench catchup [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")(
+        "database-url", po::value(&o.database_url)->default_value(o.database_url, "$DATABASE_URL"), "syncd's database (filled directly)")(
+        "server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
+        "patches", po::value(&o.patches)->default_value(o.patches), "patches in the channel")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    if (smoke) o.patches = 5000;
+    if (o.database_url.empty() || o.patches < 1) {
+      std::cerr << "syncbench catchup: needs --database-url (or DATABASE_URL) and --patches >= 1\n";
+      return 2;
+    }
+    return syncbench::catchup(o);
   }
   if (command == "idle") {
     syncbench::IdleOptions o;

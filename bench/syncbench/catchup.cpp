@@ -1,0 +1,109 @@
+// syncbench catchup: a channel pre-filled with N patches, read from version
+// 0 by one client over gRPC (a Session's history pages, as a reconnecting
+// client reads it), beside the anchor: the same rows read by
+// `COPY (SELECT version, body ... ORDER BY version) TO STDOUT`.
+
+#include <grpcpp/grpcpp.h>
+#include <libpq-fe.h>
+
+#include <iostream>
+#include <pqxx/pqxx>
+
+#include "api/grpc.h"
+#include "commands.h"
+#include "report.h"
+
+namespace syncbench {
+namespace {
+
+// Fills `channel` with versions 1..n in one statement (the body is one
+// realistic create_node patch; the log is all that is read here).
+std::int64_t fill(const std::string& url, const std::string& channel, std::int64_t n) {
+  api::Patch p;
+  p.set_id("catchup");
+  p.set_client_id("syncbench");
+  p.set_op("create_node");
+  p.set_node_id("n");
+  (*p.mutable_data()->mutable_fields())["label"].set_string_value("Person");
+  (*(*p.mutable_data()->mutable_fields())["properties"].mutable_struct_value()->mutable_fields())["name"]
+      .set_string_value("Ada Lovelace");
+  const std::string body = p.SerializeAsString();
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  const std::int64_t id =
+      tx.exec1("INSERT INTO channels (name) VALUES (" + tx.quote(channel) + ") RETURNING id")[0].as<std::int64_t>();
+  tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT " + std::to_string(id) +
+          ", g, 'p' || g, 'syncbench', 'create_node', " +
+          tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) +
+          " FROM generate_series(1, " + std::to_string(n) + ") AS g");
+  tx.exec("UPDATE channels SET head = " + std::to_string(n) + " WHERE id = " + std::to_string(id));
+  tx.commit();
+  return id;
+}
+
+// The anchor: rows/s of COPY ... TO STDOUT of the same rows, in version order.
+double copy_rate(const std::string& url, std::int64_t channel_id, std::int64_t n) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  const auto t0 = Clock::now();
+  PGresult* res = PQexec(conn, ("COPY (SELECT version, body FROM patches WHERE channel_id = " +
+                                std::to_string(channel_id) + " ORDER BY version) TO STDOUT (FORMAT binary)")
+                                   .c_str());
+  std::int64_t chunks = 0;
+  if (PQresultStatus(res) == PGRES_COPY_OUT) {
+    char* buf = nullptr;
+    while (PQgetCopyData(conn, &buf, 0) > 0) {  // one row per call in binary COPY (plus header/trailer)
+      ++chunks;
+      PQfreemem(buf);
+    }
+  }
+  PQclear(res);
+  while ((res = PQgetResult(conn)) != nullptr) PQclear(res);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  PQfinish(conn);
+  return chunks >= n ? static_cast<double>(n) / seconds : 0;
+}
+
+}  // namespace
+
+int catchup(const CatchupOptions& o) {
+  const std::string channel = "catchup-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  std::cerr << "catchup: filling " << channel << " with " << o.patches << " patches..." << std::endl;
+  const std::int64_t id = fill(o.database_url, channel, o.patches);
+  const double anchor = copy_rate(o.database_url, id, o.patches);
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto stub = api::Sync::NewStub(grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
+  const auto t0 = Clock::now();
+  auto stream = stub->Session(&ctx);
+  api::SessionRequest open;
+  open.mutable_open()->set_channel(channel);
+  stream->Write(open);
+  api::SessionResponse msg;
+  std::int64_t got = 0;
+  bool ordered = true;
+  while (got < o.patches && stream->Read(&msg)) {
+    for (const api::Patch& p : msg.sync_state().patches()) {
+      ordered &= p.server_version() == got + 1;
+      ++got;
+    }
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  ctx.TryCancel();
+  const double rate = static_cast<double>(got) / seconds;
+  const bool ok = got == o.patches && ordered && anchor > 0;
+  nlohmann::ordered_json out = {
+      {"command", "catchup"}, {"patches", got}, {"patches_per_s", std::round(rate)},
+      {"anchor_copy_rows_per_s", std::round(anchor)}, {"ratio", anchor > 0 ? std::round(rate / anchor * 100) / 100 : 0},
+      {"in_order", ordered}, {"parameters", {{"patches", o.patches}, {"server", o.server}}}, {"machine", machine()}};
+  if (o.json) {
+    std::cout << out.dump() << std::endl;
+  } else {
+    std::cout << "catchup: " << got << " patches in Session history pages at " << std::llround(rate) << " patches/s; COPY anchor "
+              << std::llround(anchor) << " rows/s; ratio " << out["ratio"] << (ordered ? "" : "; OUT OF ORDER") << "\n";
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace syncbench
