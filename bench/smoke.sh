@@ -17,16 +17,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# port_from LOG PHRASE: waits for "PHRASE <port>" in LOG and prints the port.
+port_from() {
+  local port=""
+  for _ in $(seq 100); do
+    port="$(sed -n "s/.*$2 \([0-9]*\).*/\1/p" "$1")"
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  cat "$1" >&2
+  return 1
+}
+
 psql "$SYNC_TEST_DATABASE_URL" -qc "CREATE DATABASE $name"
 "$SYNCD_BIN" migrate up --database-url "$url" >/dev/null
 "$SYNCD_BIN" serve --database-url "$url" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-  port="$(sed -n 's/.*serving gRPC on port \([0-9]*\).*/\1/p' "$log")"
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$log"; exit 1; }
+port="$(port_from "$log" "serving gRPC on port")"
 
 "$SYNCBENCH_BIN" push --smoke --server "127.0.0.1:$port"
 "$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode per-patch
@@ -35,11 +42,6 @@ done
 
 "$SYNC_BRIDGE_BIN" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" >"$bridge_log" 2>&1 &
 bridge_pid=$!
-for _ in $(seq 100); do
-  bridge_port="$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$bridge_log")"
-  [ -n "$bridge_port" ] && break
-  sleep 0.1
-done
-[ -n "$bridge_port" ] || { cat "$bridge_log"; exit 1; }
+bridge_port="$(port_from "$bridge_log" "listening on port")"
 "$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 echo "1 passed, 0 failed"
