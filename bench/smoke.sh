@@ -9,11 +9,13 @@ name="bench_smoke_$$"
 url="${SYNC_TEST_DATABASE_URL%/*}/$name"
 log="$(mktemp)"
 bridge_log="$(mktemp)"
+relay_log="$(mktemp)"
 cleanup() {
+  [ -n "${relay_pid:-}" ] && kill -TERM "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
   [ -n "${bridge_pid:-}" ] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
-  rm -f "$log" "$bridge_log"
+  rm -f "$log" "$bridge_log" "$relay_log"
 }
 trap cleanup EXIT
 
@@ -44,4 +46,11 @@ port="$(port_from "$log" "serving gRPC on port")"
 bridge_pid=$!
 bridge_port="$(port_from "$bridge_log" "listening on port")"
 "$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
+"$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$bridge_port"
+
+# The fan-out baseline: the Node relay under the same load.
+node "$(dirname "$0")/node-relay/relay.mjs" --port 0 >"$relay_log" 2>&1 &
+relay_pid=$!
+relay_port="$(port_from "$relay_log" "listening on port")"
+"$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$relay_port"
 echo "1 passed, 0 failed"

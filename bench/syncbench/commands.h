@@ -13,6 +13,7 @@ struct PushOptions {
   int streams = 64;
   int channels = 8;
   int window = 32;
+  double rate = 0;  // offered patches/s over all streams; 0: as fast as the window allows
   std::chrono::milliseconds warmup{2000};
   std::chrono::milliseconds duration{10000};
   bool json = false;
@@ -41,6 +42,19 @@ struct IdleOptions {
   bool json = false;
 };
 int idle(const IdleOptions& o);
+
+struct FanoutOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string channel_prefix = "fanout-";
+  int writers = 4;
+  int readers = 1000;
+  double rate = 300;  // patches/s over all writers
+  int threads = 2;
+  std::chrono::milliseconds duration{10000};
+  bool json = false;
+};
+int fanout(const FanoutOptions& o);
 
 struct CatchupOptions {
   std::string database_url;

@@ -2,9 +2,7 @@
 // becomes one upstream gRPC Session in syncd), lets them sit, and reports
 // how much the resident memory of both processes grew per connection.
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -12,13 +10,12 @@
 
 #include "commands.h"
 #include "report.h"
+#include "ws_conn.h"
 
 namespace syncbench {
 namespace {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
 long rss_kib(int pid) {
@@ -29,40 +26,6 @@ long rss_kib(int pid) {
   }
   return -1;
 }
-
-// One idle client: connect, upgrade, read the first frame, then keep reading
-// (answering pings) until closed.
-struct Conn : std::enable_shared_from_this<Conn> {
-  websocket::stream<beast::tcp_stream> ws;
-  beast::flat_buffer buffer;
-  std::string host, target;
-  std::function<void(bool)> on_ready;
-
-  Conn(net::io_context& ioc) : ws(net::make_strand(ioc)) {}
-
-  void start(const tcp::endpoint& ep) {
-    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(60));
-    beast::get_lowest_layer(ws).async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->on_ready(false);
-      beast::get_lowest_layer(self->ws).expires_never();
-      self->ws.async_handshake(self->host, self->target, [self](beast::error_code ec) {
-        if (ec) return self->on_ready(false);
-        self->ws.async_read(self->buffer, [self](beast::error_code ec, std::size_t) {
-          self->on_ready(!ec);  // the first sync_state: the upstream session is open
-          self->buffer.consume(self->buffer.size());
-          if (!ec) self->idle();
-        });
-      });
-    });
-  }
-
-  void idle() {
-    ws.async_read(buffer, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->buffer.consume(self->buffer.size());
-      if (!ec) self->idle();
-    });
-  }
-};
 
 }  // namespace
 
@@ -75,19 +38,18 @@ int idle(const IdleOptions& o) {
               << o.syncd_pid << " (both must run on this machine)\n";
     return 2;
   }
-  std::vector<std::shared_ptr<Conn>> conns;
+  std::vector<std::shared_ptr<WsConn>> conns;
   int ready = 0, failed = 0, started = 0;
   // Open in waves, so the bridge's accept queue is not the thing measured.
   std::function<void()> open_more = [&] {
     for (int k = 0; k < 200 && started < o.connections; ++k, ++started) {
-      auto c = std::make_shared<Conn>(ioc);
-      c->host = o.bridge_host;
-      c->target = "/sync?since=head&channel=idle-" + std::to_string(started % o.channels);
-      c->on_ready = [&](bool ok) {
-        ok ? ++ready : ++failed;
-        if (ready + failed == started) open_more();
-        if (ready + failed == o.connections) ioc.stop();
-      };
+      auto c = std::make_shared<WsConn>(ioc, o.bridge_host,
+                                        "/sync?since=head&channel=idle-" + std::to_string(started % o.channels),
+                                        [&](bool ok) {
+                                          ok ? ++ready : ++failed;
+                                          if (ready + failed == started) open_more();
+                                          if (ready + failed == o.connections) ioc.stop();
+                                        });
       conns.push_back(c);
       c->start(ep);
     }
@@ -116,10 +78,7 @@ int idle(const IdleOptions& o) {
               << (syncd1 - syncd0) << " KiB = " << std::llround(per_session / 1024.0 * 100) / 100.0
               << " KiB per session\n";
   }
-  for (auto& c : conns) {
-    beast::error_code ignored;
-    beast::get_lowest_layer(c->ws).socket().close(ignored);
-  }
+  for (auto& c : conns) c->close();
   return failed == 0 && ready == o.connections ? 0 : 1;
 }
 

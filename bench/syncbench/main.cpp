@@ -27,6 +27,9 @@ Usage:
                                     of un-acked patches: accepted patches/s, ack latency p50/p99/p999
   syncbench ingest-anchor [flags]   the same rows written straight to PostgreSQL: --mode per-patch
                                     (one transaction per patch, 64 connections) or batched (500 per tx)
+  syncbench fanout [flags]          W writers at a fixed total rate and R readers on one channel through
+                                    sync-bridge (or the Node relay in bench/node-relay): deliveries/s,
+                                    publish -> receive latency p50/p99, every reader checked for every patch in order
   syncbench catchup [flags]         a channel pre-filled with 1,000,000 patches read from version 0 over
                                     gRPC (Session history pages), beside COPY (SELECT ... ORDER BY version) TO STDOUT
   syncbench idle [flags]            N idle WebSockets through sync-bridge (each one upstream Session in
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
         "streams", po::value(&o.streams)->default_value(o.streams), "Session streams")(
         "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
         "window", po::value(&o.window)->default_value(o.window), "un-acked patches per stream")(
+        "rate", po::value(&o.rate)->default_value(o.rate), "offered patches/s over all streams (0: as fast as the window allows); latency then counts from each patch's scheduled time")(
         "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "measured time")(
         "warmup-ms", po::value(&warmup_ms)->default_value(warmup_ms), "load before measuring")(
         "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "use fresh channels per run")(
@@ -91,8 +95,8 @@ int main(int argc, char** argv) {
       o.streams = 4, o.channels = 2, o.window = 8;
       o.duration = std::chrono::milliseconds(1000), o.warmup = std::chrono::milliseconds(200);
     }
-    if (o.streams < 1 || o.channels < 1 || o.window < 1) {
-      std::cerr << "syncbench push: --streams, --channels and --window must be >= 1\n";
+    if (o.streams < 1 || o.channels < 1 || o.window < 1 || o.rate < 0) {
+      std::cerr << "syncbench push: --streams, --channels and --window must be >= 1, --rate >= 0\n";
       return 2;
     }
     return syncbench::push(o);
@@ -135,6 +139,32 @@ int main(int argc, char** argv) {
       return 2;
     }
     return syncbench::catchup(o);
+  }
+  if (command == "fanout") {
+    syncbench::FanoutOptions o;
+    std::string server = "127.0.0.1:8080";
+    int duration_ms = 10000;
+    po::options_description f("Usage: syncbench fanout [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")("bridge", po::value(&server)->default_value(server), "sync-bridge (or the Node relay) IP:PORT")(
+        "writers", po::value(&o.writers)->default_value(o.writers), "writing WebSockets")(
+        "readers", po::value(&o.readers)->default_value(o.readers), "reading WebSockets (up to the open-file limit)")(
+        "rate", po::value(&o.rate)->default_value(o.rate), "patches/s over all writers")(
+        "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "time the writers write")(
+        "threads", po::value(&o.threads)->default_value(o.threads), "syncbench's own I/O threads")(
+        "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "each run uses a fresh channel")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    const auto colon = server.rfind(':');
+    o.host = server.substr(0, colon);
+    o.port = colon == std::string::npos ? 8080 : std::atoi(server.c_str() + colon + 1);
+    o.duration = std::chrono::milliseconds(duration_ms);
+    if (smoke) o.writers = 2, o.readers = 20, o.rate = 200, o.duration = std::chrono::milliseconds(1000);
+    if (o.writers < 1 || o.readers < 1 || o.rate <= 0 || o.threads < 1 || duration_ms < 1) {
+      std::cerr << "syncbench fanout: --writers, --readers, --threads, --duration-ms must be >= 1 and --rate > 0\n";
+      return 2;
+    }
+    syncbench::raise_open_file_limit();
+    return syncbench::fanout(o);
   }
   if (command == "idle") {
     syncbench::IdleOptions o;

@@ -92,7 +92,14 @@ int push(const PushOptions& o) {
       p->set_client_id("syncbench");
       p->set_op("create_node");
       (*p->mutable_data()->mutable_fields())["label"].set_string_value("Bench");
+      // With --rate, patch i of this stream is due at start + i * interval
+      // (streams staggered); its latency counts from then, so a stall that
+      // delays sending is measured, not hidden.
+      const auto interval = std::chrono::duration<double>(o.rate > 0 ? o.streams / o.rate : 0);
+      const auto start = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval * s / o.streams);
       for (std::int64_t i = 0; !stop; ++i) {
+        const auto due = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+        if (o.rate > 0) std::this_thread::sleep_until(due);
         {
           std::unique_lock lock(st.mu);
           st.cv.wait(lock, [&] { return st.in_flight < o.window || stop; });
@@ -101,7 +108,7 @@ int push(const PushOptions& o) {
           const std::string id = run_id + "-" + std::to_string(s) + "-" + std::to_string(i);
           p->set_id(id);
           p->set_node_id(id);
-          st.sent[id] = Clock::now();
+          st.sent[id] = o.rate > 0 ? due : Clock::now();
         }
         if (!stream->Write(req)) {
           failed++;
@@ -159,7 +166,7 @@ int push(const PushOptions& o) {
       {"acks_measured", counted},
       {"accepted_total", accepted},
       {"not_accepted", other},
-      {"parameters", {{"streams", o.streams}, {"channels", o.channels}, {"window", o.window},
+      {"parameters", {{"streams", o.streams}, {"channels", o.channels}, {"window", o.window}, {"rate", o.rate},
                       {"duration_s", std::chrono::duration<double>(o.duration).count()}, {"server", o.server}}},
       {"machine", machine()},
   };
