@@ -107,7 +107,11 @@ void Committer::commit(std::vector<Item>& items) {
     const auto& from = origins[cb.channel];
     std::vector<Published> out;
     out.reserve(cb.patches.size());
-    for (std::size_t k = 0; k < cb.patches.size(); ++k) out.push_back({cb.patches[k], from[k]});
+    for (std::size_t k = 0; k < cb.patches.size(); ++k) {
+      auto broadcast = std::make_shared<api::SessionResponse>();
+      *broadcast->mutable_broadcast() = *cb.patches[k];
+      out.push_back({cb.patches[k], from[k], std::move(broadcast)});
+    }
     hub_.publish(cb.channel, out);
   }
 }

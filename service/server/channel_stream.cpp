@@ -28,7 +28,7 @@ void ChannelStream::start(std::int64_t from, std::int64_t head) {
 void ChannelStream::send(api::SessionResponse msg) {
   std::lock_guard lock(mu_);
   if (closing_ && !drain_) return;
-  queue_.push_back(std::move(msg));
+  queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
   pump();
 }
 
@@ -60,7 +60,7 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
   if (!(closing_ && !drain_)) {
     api::SessionResponse msg;
     *msg.mutable_ack() = ack;
-    queue_.push_back(std::move(msg));
+    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
   }
   pump();
 }
@@ -107,7 +107,7 @@ void ChannelStream::pump() {
   if (writer_ == nullptr || finished_) return;
   if (!writing_ && !queue_.empty()) {
     writing_ = true;
-    writer_->start_write(queue_.front());
+    writer_->start_write(*queue_.front());
     return;
   }
   if (closing_ && !writing_ && queue_.empty() && (!drain_ || unacked_ == 0)) {
@@ -140,7 +140,7 @@ void ChannelStream::detach() {
 void ChannelStream::enqueue_patch(const store::PatchPtr& p) {
   api::SessionResponse msg;
   *msg.mutable_broadcast() = *p;
-  queue_.push_back(std::move(msg));
+  queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
 }
 
 void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
@@ -154,7 +154,7 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
       cursor_.note_head(v);
       continue;
     }
-    if (cursor_.advance(v) && pub.origin != id()) enqueue_patch(pub.patch);
+    if (cursor_.advance(v) && pub.origin != id()) queue_.push_back(pub.broadcast);
   }
   maybe_read();
   pump();
@@ -184,7 +184,7 @@ void ChannelStream::tick(Clock::time_point now) {
     last_heartbeat_ = now;
     api::SessionResponse msg;
     msg.mutable_heartbeat();
-    queue_.push_back(std::move(msg));
+    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
     pump();
   }
 }
@@ -242,7 +242,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
     state->set_requested(true);
     sync_pending_ = page->has_more;
     sync_from_ = last;
-    queue_.push_back(std::move(msg));
+    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
   } else {
     cursor_.note_head(page->head);
     if (mode_ == Mode::kHistory) {
@@ -257,7 +257,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
       state->set_version(cursor_.position());
       state->set_has_more(cursor_.behind());
       if (!cursor_.behind()) mode_ = Mode::kLive;
-      queue_.push_back(std::move(msg));
+      queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
     } else {
       for (const auto& p : page->patches) {
         const std::int64_t v = p->server_version();

@@ -117,7 +117,9 @@ class ChannelStream final : public engine::Subscriber,
 
   std::mutex mu_;
   Writer* writer_;                      // null after detach()
-  std::deque<api::SessionResponse> queue_;  // front is in flight while writing_
+  // Front is in flight while writing_. Live broadcasts are shared by every
+  // subscriber of the channel (built once per patch by the committer).
+  std::deque<std::shared_ptr<const api::SessionResponse>> queue_;
   bool writing_ = false;
   Mode mode_ = Mode::kPending;
   engine::Cursor cursor_{0};
