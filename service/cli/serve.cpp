@@ -5,7 +5,9 @@
 
 #include <boost/program_options.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "server/server.h"
@@ -22,6 +24,20 @@ std::string default_grpc_listen() {
   return std::string("0.0.0.0:") + (port != nullptr && *port != '\0' ? port : "50051");
 }
 
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+// The whole file, or nullopt when it cannot be read.
+std::optional<std::string> slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
 }  // namespace
 
 int serve(int argc, char** argv) {
@@ -29,6 +45,9 @@ int serve(int argc, char** argv) {
   int idle_seconds = 60;
   int heartbeat_seconds = 15;
   std::string log_level;
+  std::string secret_file = env_or_empty("SYNC_JWT_SECRET_FILE");
+  std::string public_key_file = env_or_empty("SYNC_JWT_PUBLIC_KEY_FILE");
+  int leeway_seconds = 30;
   po::options_description flags(
       "Usage: syncd serve [flags]\n\nThe open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
@@ -52,6 +71,24 @@ int serve(int argc, char** argv) {
       "seconds between the server's heartbeats on a session")(
       "max-batch", po::value<std::size_t>(&o.committer.max_batch)->default_value(o.committer.max_batch),
       "most patches committed in one transaction")(
+      "max-data-values", po::value<std::size_t>(&o.limits.max_data_values)->default_value(o.limits.max_data_values),
+      "most values (object members and array items, nested included) in a patch's data")(
+      "jwt-secret-file", po::value<std::string>(&secret_file)->default_value(secret_file, "$SYNC_JWT_SECRET_FILE"),
+      "turns authentication on: HS256/384/512 tokens signed with this file's bytes")(
+      "jwt-public-key-file", po::value<std::string>(&public_key_file)->default_value(public_key_file, "$SYNC_JWT_PUBLIC_KEY_FILE"),
+      "turns authentication on: RS256/384/512 or ES256/384/512 tokens, this PEM public key")(
+      "jwt-issuer", po::value<std::string>(&o.auth.issuer)->default_value(env_or_empty("SYNC_JWT_ISSUER"), "$SYNC_JWT_ISSUER"),
+      "when set, tokens must carry this `iss`")(
+      "jwt-audience", po::value<std::string>(&o.auth.audience)->default_value(env_or_empty("SYNC_JWT_AUDIENCE"), "$SYNC_JWT_AUDIENCE"),
+      "when set, tokens' `aud` must be or contain this")(
+      "jwt-leeway", po::value<int>(&leeway_seconds)->default_value(leeway_seconds),
+      "seconds of clock skew allowed on exp and nbf")(
+      "rate-patches", po::value<double>(&o.rate.patches_per_second)->default_value(o.rate.patches_per_second),
+      "patches/s per token subject; more are rejected `rate_limited` (0: no limit; nothing is limited with authentication off)")(
+      "rate-bytes", po::value<double>(&o.rate.bytes_per_second)->default_value(o.rate.bytes_per_second),
+      "patch bytes/s per subject, likewise (0: no limit)")(
+      "max-sessions-per-subject", po::value<int>(&o.rate.sessions_per_subject)->default_value(o.rate.sessions_per_subject),
+      "concurrent Session streams per token subject (0: no limit)")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"),
       "debug, info, warn or error");
 
@@ -76,6 +113,23 @@ int serve(int argc, char** argv) {
     std::cerr << "syncd serve: --read-threads, --heartbeat-interval, --page-size and --max-batch "
                  "must be >= 1, --max-patch-bytes >= 256, --idle-timeout >= 0\n";
     return 2;
+  }
+  if (o.limits.max_data_values < 1 || leeway_seconds < 0 || o.rate.patches_per_second < 0 ||
+      o.rate.bytes_per_second < 0 || o.rate.sessions_per_subject < 0) {
+    std::cerr << "syncd serve: --max-data-values must be >= 1; --jwt-leeway, --rate-patches, --rate-bytes and "
+                 "--max-sessions-per-subject >= 0\n";
+    return 2;
+  }
+  o.auth.leeway = std::chrono::seconds(leeway_seconds);
+  for (auto [path, out, flag] : {std::tuple{&secret_file, &o.auth.secret, "--jwt-secret-file"},
+                                 std::tuple{&public_key_file, &o.auth.public_key_pem, "--jwt-public-key-file"}}) {
+    if (path->empty()) continue;
+    auto bytes = slurp(*path);
+    if (!bytes || bytes->empty()) {
+      std::cerr << "syncd serve: cannot read " << flag << " " << *path << " (missing, unreadable or empty)\n";
+      return 2;
+    }
+    *out = *std::move(bytes);
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
   o.stream.idle_timeout = std::chrono::seconds(idle_seconds);
@@ -118,6 +172,15 @@ int serve(int argc, char** argv) {
   }
   spdlog::info("syncd serving gRPC on port {} (sync.v1.Sync, health, reflection), HTTP /healthz on port {}",
                server.grpc_port(), server.http_port());
+  if (o.auth.secret.empty() && o.auth.public_key_pem.empty()) {
+    spdlog::warn("AUTHENTICATION IS OFF: anyone who can reach port {} may read and write every channel. "
+                 "Pass --jwt-secret-file or --jwt-public-key-file to require tokens.",
+                 server.grpc_port());
+  } else {
+    spdlog::info("authentication on: tokens signed {}{}{}", o.auth.secret.empty() ? "with the public key" : "with the shared secret",
+                 o.auth.issuer.empty() ? "" : ", iss " + o.auth.issuer,
+                 o.auth.audience.empty() ? "" : ", aud " + o.auth.audience);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);

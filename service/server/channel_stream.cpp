@@ -166,9 +166,25 @@ void ChannelStream::on_remote_head(std::int64_t head) {
   maybe_read();
 }
 
+void ChannelStream::set_expiry(std::optional<std::chrono::system_clock::time_point> expires) {
+  std::lock_guard lock(mu_);
+  expires_ = expires;
+}
+
 void ChannelStream::tick(Clock::time_point now) {
   std::lock_guard lock(mu_);
-  if (closing_ || kind_ != Kind::kSession) return;
+  if (closing_) return;
+  if (expires_ && std::chrono::system_clock::now() > *expires_) {
+    closing_ = true;
+    drain_ = false;
+    status_ = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                           "the token expired; send `refresh` with a new token before the old one "
+                           "expires, or reconnect with a new token");
+    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    pump();
+    return;
+  }
+  if (kind_ != Kind::kSession) return;
   if (limits_.idle_timeout.count() > 0 && now - last_activity_ > limits_.idle_timeout) {
     closing_ = true;
     drain_ = false;

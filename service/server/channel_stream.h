@@ -20,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -84,6 +85,9 @@ class ChannelStream final : public engine::Subscriber,
   void patch_answered(const api::Ack& ack);
 
   void touch();  // the client sent something
+  // The caller's token stops being valid then (none: never); the stream is
+  // closed UNAUTHENTICATED at the next tick after it. A refresh moves it.
+  void set_expiry(std::optional<std::chrono::system_clock::time_point> expires);
   // Finish with `status` once queued messages are written (and, when
   // `drain`, once every patch sent has its ack).
   void close(const grpc::Status& status, bool drain);
@@ -128,6 +132,7 @@ class ChannelStream final : public engine::Subscriber,
   // flight are known by id (and client id) until their ack gives the version.
   std::unordered_multimap<std::string, std::string> in_flight_;  // id -> client id
   std::set<std::int64_t> own_versions_;  // accepted, not yet passed by the cursor
+  std::optional<std::chrono::system_clock::time_point> expires_;
   bool reading_ = false;
   bool sync_pending_ = false;
   std::int64_t sync_from_ = 0;

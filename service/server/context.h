@@ -4,6 +4,8 @@
 
 #include <atomic>
 
+#include "auth/jwt.h"
+#include "auth/rate_limiter.h"
 #include "engine/committer.h"
 #include "engine/hub.h"
 #include "engine/reader_pool.h"
@@ -19,6 +21,8 @@ struct Context {
   graph::Limits limits;
   StreamLimits stream;
   std::atomic<bool>& stopping;  // set at shutdown: new calls are refused
+  const auth::Verifier& verifier;
+  auth::RateLimiter& limiter;
 };
 
 // The channel a request names: empty means "default".

@@ -38,6 +38,8 @@ struct Server::Impl {
   std::unique_ptr<engine::Committer> committer;
   std::unique_ptr<engine::ReaderPool> readers;
   std::unique_ptr<engine::HeadListener> listener;
+  std::unique_ptr<auth::Verifier> verifier;
+  std::unique_ptr<auth::RateLimiter> limiter;
   std::unique_ptr<Context> context;
   std::unique_ptr<SyncService> service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -75,11 +77,15 @@ Server::~Server() { shut_down(); }
 
 absl::Status Server::start() {
   Impl& d = *impl_;
+  auto verifier = auth::Verifier::create(d.options.auth);
+  if (!verifier.ok()) return verifier.status();
+  d.verifier = *std::move(verifier);
+  d.limiter = std::make_unique<auth::RateLimiter>(d.options.rate);
   d.committer = std::make_unique<engine::Committer>(d.factory()(), d.hub, d.options.committer);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
   d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
-                                                d.options.stream, d.stopping});
+                                                d.options.stream, d.stopping, *d.verifier, *d.limiter});
   d.service = std::make_unique<SyncService>(*d.context);
 
   // Reflection describes services from the generated descriptor pool; the

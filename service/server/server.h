@@ -7,6 +7,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "auth/jwt.h"
+#include "auth/rate_limiter.h"
 #include "engine/committer.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
@@ -21,6 +23,8 @@ struct ServerOptions {
   graph::Limits limits;
   StreamLimits stream;
   engine::CommitterOptions committer;
+  auth::VerifierOptions auth;  // no key: authentication off
+  auth::RateLimits rate;
 };
 
 class Server {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/caller.h"
+
 namespace syncd::server {
 
 SessionCall::SessionCall(Context& ctx, grpc::CallbackServerContext* call)
@@ -12,6 +14,24 @@ SessionCall::SessionCall(Context& ctx, grpc::CallbackServerContext* call)
     stream_->close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"),
                    false);
     return;
+  }
+  auto who = authenticate(ctx_, call);
+  if (auto* status = std::get_if<grpc::Status>(&who)) {
+    stream_->close(*status, false);
+    return;
+  }
+  principal_ = std::get<auth::Principal>(std::move(who));
+  if (principal_.authenticated()) {
+    if (!ctx_.limiter.open_session(principal_.subject)) {
+      stream_->close(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "\"" + principal_.subject + "\" already has " +
+                                      std::to_string(ctx_.limiter.limits().sessions_per_subject) +
+                                      " sessions open; close one first"),
+                     false);
+      return;
+    }
+    counted_ = true;
+    stream_->set_expiry(principal_.expires);
   }
   StartRead(&request_);
 }
@@ -35,6 +55,10 @@ void SessionCall::OnReadDone(bool ok) {
       break;
     case api::SessionRequest::kPatch:
       if (!opened_) return refuse_unopened();
+      // Filled before the stream records it, so its echo is recognised.
+      if (principal_.authenticated() && request_.patch().client_id().empty()) {
+        request_.mutable_patch()->set_client_id(principal_.subject);
+      }
       keep_reading = stream_->patch_sent(request_.patch());
       submit(std::move(*request_.mutable_patch()));
       break;
@@ -45,8 +69,11 @@ void SessionCall::OnReadDone(bool ok) {
       break;
     case api::SessionRequest::kHeartbeat:
       break;
+    case api::SessionRequest::kRefresh:
+      refresh(request_.refresh().token());
+      break;
     case api::SessionRequest::KIND_NOT_SET:
-      send_error("unknown_type", "the message holds none of open, patch, sync_request, heartbeat");
+      send_error("unknown_type", "the message holds none of open, patch, sync_request, heartbeat, refresh");
       break;
   }
   if (keep_reading) StartRead(&request_);
@@ -68,6 +95,10 @@ void SessionCall::open(const api::OpenChannel& open) {
   }
   if (open.from_version() < 0) {
     stream_->close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_version must be >= 0"), false);
+    return;
+  }
+  if (!principal_.can_read(channel)) {
+    stream_->close(forbidden(principal_, "read", channel), false);
     return;
   }
   opened_ = true;
@@ -93,8 +124,36 @@ void SessionCall::open(const api::OpenChannel& open) {
   });
 }
 
+void SessionCall::refresh(const std::string& token) {
+  if (!ctx_.verifier.enabled()) {
+    send_error("invalid_message", "this server has authentication off; refresh is not needed");
+    return;
+  }
+  auto who = authenticate_token(ctx_, token);
+  if (auto* status = std::get_if<grpc::Status>(&who)) {
+    stream_->close(*status, false);
+    return;
+  }
+  auto fresh = std::get<auth::Principal>(std::move(who));
+  if (fresh.subject != principal_.subject) {
+    stream_->close(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                "a refreshed token must name the same subject (\"" + principal_.subject +
+                                    "\"); open a new session for another"),
+                   false);
+    return;
+  }
+  if (opened_ && !fresh.can_read(stream_->channel())) {
+    stream_->close(forbidden(fresh, "read", stream_->channel()), false);
+    return;
+  }
+  principal_ = std::move(fresh);
+  stream_->set_expiry(principal_.expires);
+}
+
 void SessionCall::submit(api::Patch patch) {
-  if (auto rejection = graph::check_shape(patch, ctx_.limits)) {
+  auto rejection = admit_patch(ctx_, principal_, stream_->channel(), patch);
+  if (!rejection) rejection = graph::check_shape(patch, ctx_.limits);
+  if (rejection) {
     api::Ack ack = engine::refused(patch, rejection->code, rejection->reason);
     stream_->patch_answered(ack);
     return;
@@ -128,6 +187,7 @@ void SessionCall::OnCancel() {
 }
 
 void SessionCall::OnDone() {
+  if (counted_) ctx_.limiter.close_session(principal_.subject);
   stream_->detach();
   if (!stream_->channel().empty()) ctx_.hub.remove(stream_->channel(), stream_.get());
   delete this;

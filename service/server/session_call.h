@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "api/grpc.h"
+#include "auth/principal.h"
 #include "server/context.h"
 
 namespace syncd::server {
@@ -32,6 +33,7 @@ class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, ap
 
  private:
   void open(const api::OpenChannel& open);
+  void refresh(const std::string& token);
   void refuse_unopened();
   void submit(api::Patch patch);
   void send_error(const std::string& code, const std::string& message);
@@ -40,6 +42,8 @@ class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, ap
   std::shared_ptr<ChannelStream> stream_;
   api::SessionRequest request_;  // only touched by the read in flight
   bool opened_ = false;          // only touched by OnReadDone (reads are serial)
+  auth::Principal principal_;    // likewise; replaced by refresh
+  bool counted_ = false;         // holds one of the subject's session slots
 };
 
 }  // namespace syncd::server

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "graph/graph.h"
+#include "server/caller.h"
 #include "server/session_call.h"
 #include "server/watch_call.h"
 
@@ -21,18 +22,32 @@ grpc::Status unavailable(const absl::Status& st) {
                       "the database is unavailable (" + std::string(st.message()) + "); retry");
 }
 
-// Refuses the call at once when the server is stopping or the channel name
-// is bad; returns false then.
-bool admit(Context& ctx, grpc::ServerUnaryReactor* reactor, const std::string& channel) {
+// Refuses the call at once when the server is stopping, the channel name is
+// bad, the token is bad, or it does not allow `verb` ("read", "write") on the
+// channel; returns the caller's principal otherwise.
+std::optional<auth::Principal> admit(Context& ctx, grpc::CallbackServerContext* call,
+                                     grpc::ServerUnaryReactor* reactor, const std::string& channel,
+                                     const char* verb) {
   if (ctx.stopping) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"));
-    return false;
+    return std::nullopt;
   }
   if (!graph::valid_channel_name(channel)) {
     reactor->Finish(bad_channel());
-    return false;
+    return std::nullopt;
   }
-  return true;
+  auto who = authenticate(ctx, call);
+  if (auto* status = std::get_if<grpc::Status>(&who)) {
+    reactor->Finish(*status);
+    return std::nullopt;
+  }
+  auto& principal = std::get<auth::Principal>(who);
+  const bool allowed = std::string_view(verb) == "read" ? principal.can_read(channel) : principal.can_write(channel);
+  if (!allowed) {
+    reactor->Finish(forbidden(principal, verb, channel));
+    return std::nullopt;
+  }
+  return std::move(principal);
 }
 
 void fill_info(const store::ChannelState& state, const engine::Hub& hub, api::ChannelInfo* out) {
@@ -52,7 +67,7 @@ grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>* SyncService:
 
 grpc::ServerWriteReactor<api::Patch>* SyncService::Watch(grpc::CallbackServerContext* call,
                                                          const api::WatchRequest* request) {
-  return new WatchCall(ctx_, *request);
+  return new WatchCall(ctx_, call, *request);
 }
 
 grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
@@ -60,7 +75,8 @@ grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
                                             api::PushResponse* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const std::string channel = channel_or_default(request->channel());
-  if (!admit(ctx_, reactor, channel)) return reactor;
+  auto who = admit(ctx_, call, reactor, channel, "write");
+  if (!who) return reactor;
   if (request->patches_size() > kMaxPushPatches) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "at most " + std::to_string(kMaxPushPatches) +
@@ -91,7 +107,9 @@ grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
 
   for (int i = 0; i < request->patches_size(); ++i) {
     api::Patch patch = request->patches(i);
-    if (auto rejection = graph::check_shape(patch, ctx_.limits)) {
+    auto rejection = admit_patch(ctx_, *who, channel, patch);
+    if (!rejection) rejection = graph::check_shape(patch, ctx_.limits);
+    if (rejection) {
       std::lock_guard lock(pending->mu);
       *response->mutable_acks(i) = engine::refused(patch, rejection->code, rejection->reason);
       pending->done();
@@ -116,7 +134,7 @@ grpc::ServerUnaryReactor* SyncService::GetChanges(grpc::CallbackServerContext* c
                                                   api::GetChangesResponse* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const std::string channel = channel_or_default(request->channel());
-  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (!admit(ctx_, call, reactor, channel, "read")) return reactor;
   if (request->from_version() < 0 || request->limit() < 0) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "from_version and limit must be >= 0"));
@@ -146,7 +164,7 @@ grpc::ServerUnaryReactor* SyncService::GetChannelInfo(grpc::CallbackServerContex
                                                       api::ChannelInfo* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const std::string channel = channel_or_default(request->channel());
-  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (!admit(ctx_, call, reactor, channel, "read")) return reactor;
   ctx_.readers.submit([this, reactor, response, channel](store::ChangeLog& log) {
     auto state = log.channel_state(channel);
     if (!state.ok()) {
@@ -164,7 +182,7 @@ grpc::ServerUnaryReactor* SyncService::ConfigureChannel(grpc::CallbackServerCont
                                                         api::ChannelInfo* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const std::string channel = channel_or_default(request->channel());
-  if (!admit(ctx_, reactor, channel)) return reactor;
+  if (!admit(ctx_, call, reactor, channel, "write")) return reactor;
   if (!graph::parse_conflict_policy(request->conflict_policy())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "conflict_policy must be \"last_writer_wins\" or \"reject_stale\""));

@@ -1,8 +1,10 @@
 #include "server/watch_call.h"
 
+#include "server/caller.h"
+
 namespace syncd::server {
 
-WatchCall::WatchCall(Context& ctx, const api::WatchRequest& request)
+WatchCall::WatchCall(Context& ctx, grpc::CallbackServerContext* call, const api::WatchRequest& request)
     : ctx_(ctx),
       stream_(std::make_shared<ChannelStream>(ChannelStream::Kind::kWatch, ctx.readers, ctx.stream,
                                               this)) {
@@ -22,6 +24,17 @@ WatchCall::WatchCall(Context& ctx, const api::WatchRequest& request)
     stream_->close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_version must be >= 0"), false);
     return;
   }
+  auto who = authenticate(ctx_, call);
+  if (auto* status = std::get_if<grpc::Status>(&who)) {
+    stream_->close(*status, false);
+    return;
+  }
+  const auto& principal = std::get<auth::Principal>(who);
+  if (!principal.can_read(channel)) {
+    stream_->close(forbidden(principal, "read", channel), false);
+    return;
+  }
+  stream_->set_expiry(principal.expires);
   stream_->bind(channel);
   ctx_.hub.add(channel, stream_);
   ctx_.readers.submit([stream = stream_, from = request.from_version(),

@@ -12,7 +12,7 @@ namespace syncd::server {
 
 class WatchCall final : public grpc::ServerWriteReactor<api::Patch>, public ChannelStream::Writer {
  public:
-  WatchCall(Context& ctx, const api::WatchRequest& request);
+  WatchCall(Context& ctx, grpc::CallbackServerContext* call, const api::WatchRequest& request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
