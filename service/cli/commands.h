@@ -5,6 +5,7 @@ namespace syncd::cli {
 
 int serve(int argc, char** argv);
 int migrate(int argc, char** argv);
+int token(int argc, char** argv);
 
 // DATABASE_URL from the flag or the environment; empty when neither is set.
 const char* database_url_env();

@@ -1,5 +1,5 @@
 // syncd: the sync service. `syncd serve` runs it; `syncd migrate` manages
-// its PostgreSQL schema.
+// its PostgreSQL schema; `syncd token` mints test tokens.
 
 #include <cstdio>
 #include <cstring>
@@ -13,6 +13,7 @@ constexpr const char* kUsage = R"(syncd - real-time sync service on PostgreSQL
 Usage:
   syncd serve   [flags]            run the gRPC service (see: syncd serve --help)
   syncd migrate up|down|status     manage the database schema (see: syncd migrate --help)
+  syncd token   [flags]            mint a signed JWT for testing (see: syncd token --help)
   syncd --help                     this text
 
 Configuration comes from flags or the environment (DATABASE_URL, PORT).
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   }
   if (std::strcmp(argv[1], "serve") == 0) return syncd::cli::serve(argc - 1, argv + 1);
   if (std::strcmp(argv[1], "migrate") == 0) return syncd::cli::migrate(argc - 1, argv + 1);
+  if (std::strcmp(argv[1], "token") == 0) return syncd::cli::token(argc - 1, argv + 1);
   std::fprintf(stderr, "syncd: unknown command \"%s\"\n\n%s", argv[1], kUsage);
   return 2;
 }

@@ -188,8 +188,9 @@ void Syncd::kill9() {
 std::string Syncd::log() const { return read_file(log_path_); }
 
 SessionClient::SessionClient(const Syncd& server, const std::string& channel, std::int64_t from_version,
-                             bool no_history, const std::string& client_id)
+                             bool no_history, const std::string& client_id, const std::string& token)
     : stub_(server.stub()) {
+  if (!token.empty()) ctx_.AddMetadata("authorization", "Bearer " + token);
   stream_ = stub_->Session(&ctx_);
   api::SessionRequest open;
   open.mutable_open()->set_channel(channel);

@@ -72,8 +72,9 @@ CommandResult run_syncd(const std::vector<std::string>& args);
 // A Session stream read by a background thread.
 class SessionClient {
  public:
+  // `token`: a JWT sent as `authorization: Bearer <token>` (none when empty).
   SessionClient(const Syncd& server, const std::string& channel, std::int64_t from_version = 0,
-                bool no_history = false, const std::string& client_id = "");
+                bool no_history = false, const std::string& client_id = "", const std::string& token = "");
   ~SessionClient();
 
   // Waits for `opened`; false on timeout or failure.
@@ -90,10 +91,7 @@ class SessionClient {
   bool wait_for(const std::function<bool(const std::vector<api::SessionResponse>&)>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::vector<api::SessionResponse> responses();
-  // from, from+1, ..., to.
-std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to);
-
-// Versions delivered by sync_state pages and broadcasts, in arrival order.
+  // Versions delivered by sync_state pages and broadcasts, in arrival order.
   std::vector<std::int64_t> delivered_versions();
   // Waits for the stream to end; its status.
   grpc::Status finish(std::chrono::milliseconds timeout = std::chrono::seconds(20));
