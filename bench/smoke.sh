@@ -11,7 +11,7 @@ log="$(mktemp)"
 bridge_log="$(mktemp)"
 relay_log="$(mktemp)"
 cleanup() {
-  [ -n "${relay_pid:-}" ] && kill -TERM "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
+  [ -n "${relay_pid:-}" ] && kill -TERM "$relay_pid" 2>/dev/null && { wait "$relay_pid" 2>/dev/null || true; }
   [ -n "${bridge_pid:-}" ] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1

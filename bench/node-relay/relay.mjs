@@ -47,3 +47,4 @@ wss.on('connection', (ws, req) => {
   });
 });
 wss.on('listening', () => console.log(`node relay listening on port ${wss.address().port}`));
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0));

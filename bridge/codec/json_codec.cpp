@@ -217,6 +217,15 @@ std::variant<ClientMessage, Error> decode_client_frame(std::string_view text) {
   const Json payload = j.contains("payload") ? j["payload"] : Json();
   if (t == "patch") return decode_patch(payload);
   if (t == "heartbeat") return ClientMessage{Heartbeat{}};
+  if (t == "auth") {
+    auto token = payload.is_object() ? payload.find("token") : payload.end();
+    if (!payload.is_object() || token == payload.end() || !token->is_string() || token->get_ref<const std::string&>().empty()) {
+      return Error{"invalid_message", "auth's payload must be {\"token\": \"<JWT>\"}"};
+    }
+    api::Refresh refresh;
+    refresh.set_token(token->get<std::string>());
+    return ClientMessage{std::move(refresh)};
+  }
   if (t == "sync_request") {
     api::SyncRequest req;
     if (!payload.is_null() && !payload.is_object()) {
@@ -235,7 +244,7 @@ std::variant<ClientMessage, Error> decode_client_frame(std::string_view text) {
     return ClientMessage{req};
   }
   return Error{"unknown_type", "unknown message type \"" + t.substr(0, 64) +
-                                   "\"; expected patch, sync_request or heartbeat"};
+                                   "\"; expected patch, sync_request, heartbeat or auth"};
 }
 
 std::string_view status_word(api::Ack::Status status) {

@@ -28,7 +28,9 @@ struct Error {
 
 struct Heartbeat {};
 
-using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat>;
+// {"type":"auth","payload":{"token":"<JWT>"}}: a fresh token for the open
+// session, sent before the old one expires (Session `refresh`).
+using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh>;
 
 // One text frame from a client.
 std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame);

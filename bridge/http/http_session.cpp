@@ -59,6 +59,27 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
   if (auto auth = req.find(http::field::authorization); auth != req.end() && p.authorization.empty()) {
     p.authorization = std::string(auth->value());
   }
+  // Browsers cannot set headers on a WebSocket; they can offer subprotocols:
+  // new WebSocket(url, ["sync", "bearer." + token]). The bearer entry carries
+  // the token; another offered entry (or, failing that, it) is echoed back.
+  if (auto offered = req.find(http::field::sec_websocket_protocol); offered != req.end()) {
+    std::string_view list = offered->value();
+    std::string bearer, other;
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      std::string_view item = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (item.substr(0, 7) == "bearer.") {
+        bearer = std::string(item);
+      } else if (other.empty() && !item.empty()) {
+        other = std::string(item);
+      }
+    }
+    if (!bearer.empty() && p.authorization.empty()) p.authorization = "Bearer " + bearer.substr(7);
+    p.subprotocol = !other.empty() ? other : bearer;
+  }
   if (p.error.empty() && !valid_channel(p.channel)) {
     p.error = "channel must be 1-128 characters of [A-Za-z0-9._:-]";
   }

@@ -83,8 +83,10 @@ void WsSession::run(beast::http::request<beast::http::string_body> req, SocketPa
     last_heard_ = std::chrono::steady_clock::now();
   });
   ws_.read_message_max(ctx_.limits.max_frame_bytes);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+  ws_.set_option(websocket::stream_base::decorator([protocol = params_.subprotocol](websocket::response_type& res) {
     res.set(beast::http::field::server, "sync-bridge");
+    // Browsers fail a handshake that offered subprotocols and got none back.
+    if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
   }));
   ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
 }
@@ -199,6 +201,8 @@ bool WsSession::handle_frame(std::string_view text) {
     *req.mutable_patch() = std::move(*patch);
   } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
     *req.mutable_sync_request() = *sync;
+  } else if (auto* refresh = std::get_if<api::Refresh>(&msg)) {
+    *req.mutable_refresh() = std::move(*refresh);
   } else {
     return true;  // a heartbeat: the read itself counted as life
   }

@@ -28,6 +28,7 @@ struct SocketParams {
   std::int64_t since = 0;
   bool head = false;           // since=head: no history
   std::string authorization;   // "Bearer <token>", passed upstream
+  std::string subprotocol;     // echoed in the handshake when the client offered some
   std::string error;           // a bad query: sent, then the socket closes
 };
 

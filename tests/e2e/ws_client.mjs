@@ -2,10 +2,11 @@
 import WebSocket from 'ws';
 
 export class Client {
-  constructor(url) {
+  // `protocols`: offered subprotocols (Sec-WebSocket-Protocol), if any.
+  constructor(url, protocols) {
     this.messages = [];
     this.closed = null;  // {code, reason} once closed
-    this.ws = new WebSocket(url);
+    this.ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
     this.waiters = [];
     this.ws.on('message', (data, isBinary) => {
       this.messages.push(isBinary ? { binary: true } : JSON.parse(data.toString()));
@@ -15,8 +16,8 @@ export class Client {
     this.ws.on('error', () => {});
   }
 
-  static async open(url) {
-    const c = new Client(url);
+  static async open(url, protocols) {
+    const c = new Client(url, protocols);
     await new Promise((resolve, reject) => {
       c.ws.once('open', resolve);
       c.ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
