@@ -155,12 +155,13 @@ std::variant<ClientMessage, Error> decode_patch(const Json& payload) {
   static const char* const kKnown[] = {"id", "clientId", "op", "nodeId", "edgeId", "targetType", "targetId",
                                        "propertyKey", "propertyValue", "data", "timestamp", "baseVersion",
                                        "serverVersion"};
-  for (const auto& [key, value] : payload.items()) {
+  for (auto item = payload.begin(); item != payload.end(); ++item) {
+    const std::string& key = item.key();
     if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return key == k; }) !=
         std::end(kKnown)) {
       continue;
     }
-    if (!to_value(value, &(*p.mutable_extra()->mutable_fields())[key], 1)) {
+    if (!to_value(item.value(), &(*p.mutable_extra()->mutable_fields())[key], 1)) {
       return invalid_patch(key + " is nested too deeply");
     }
   }

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <jwt/jwt.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,15 @@ using Json = nlohmann::json;
 constexpr const char* kHmac[] = {"HS256", "HS384", "HS512"};
 constexpr const char* kRsa[] = {"RS256", "RS384", "RS512"};
 constexpr const char* kEc[] = {"ES256", "ES384", "ES512"};
+
+// Only base64url characters and the dots between segments (cpp-jwt's
+// decoder indexes a table with each byte, so nothing else may reach it).
+bool base64url_segments(std::string_view token) {
+  return std::all_of(token.begin(), token.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '=' || c == '.';
+  });
+}
 
 // The JSON object in a base64url token segment, or a discarded value.
 Json segment_json(std::string_view segment) {
@@ -102,6 +112,9 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
   const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
     return AuthError{"malformed token: a JWT is three base64url parts separated by dots"};
+  }
+  if (!base64url_segments(token)) {
+    return AuthError{"malformed token: a JWT holds only base64url characters (A-Z a-z 0-9 - _) and two dots"};
   }
   try {
     const Json header = segment_json(token.substr(0, dot1));

@@ -107,6 +107,7 @@ TEST(Verifier, EachBadTokenIsRefusedWithItsReason) {
   EXPECT_NE(refusal(*v, "").find("no token"), std::string::npos);
   EXPECT_NE(refusal(*v, "Bearer abc").find("malformed"), std::string::npos);
   EXPECT_NE(refusal(*v, "a.b.c.d").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal(*v, "\xf1\xf1.b.c").find("base64url"), std::string::npos);
   EXPECT_NE(refusal(*v, token(good, "", "none")).find("alg \"none\""), std::string::npos);
   EXPECT_NE(refusal(*v, token(good, "wrong-secret")).find("bad signature"), std::string::npos);
   // A valid token with its claims swapped for others keeps a signature that no longer matches.
