@@ -85,8 +85,11 @@ const copyGraph = (g) => ({
 /**
  * Options: serverUrl (ws://host:8080/sync), clientId, channel ('default'),
  * reconnectInterval (first retry delay, ms, 1000), maxReconnectInterval
- * (30000), heartbeatInterval (ms, 30000), WebSocket (constructor; defaults
- * to the global one, or the `ws` package in Node).
+ * (30000), heartbeatInterval (ms, 30000), token (a JWT, for servers with
+ * authentication on: sent as a WebSocket subprotocol, since browsers cannot
+ * set headers; clientId must then be the token's subject), WebSocket
+ * (constructor; defaults to the global one, or the `ws` package in Node).
+ * setToken(jwt) hands the open session a fresh token before the old expires.
  * Resolves once the client is running; `whenSynced()` waits for the first
  * complete history. Works offline: edits wait in the pending queue.
  */
@@ -99,8 +102,8 @@ export async function createSyncClient(options) {
 
 export class SyncClient {
   constructor({ serverUrl, clientId = randomId('client_'), channel = 'default', reconnectInterval = 1000,
-    maxReconnectInterval = 30000, heartbeatInterval = 30000, WebSocket }) {
-    Object.assign(this, { serverUrl, clientId, channel, reconnectInterval, maxReconnectInterval, heartbeatInterval });
+    maxReconnectInterval = 30000, heartbeatInterval = 30000, token = null, WebSocket }) {
+    Object.assign(this, { serverUrl, clientId, channel, reconnectInterval, maxReconnectInterval, heartbeatInterval, token });
     this.WS = WebSocket;
     this.confirmed = { nodes: new Map(), edges: new Map() };
     this.version = 0;               // confirmed: every version up to it is applied
@@ -120,7 +123,7 @@ export class SyncClient {
     const url = new URL(this.serverUrl);
     url.searchParams.set('channel', this.channel);
     url.searchParams.set('since', String(this.version));
-    const ws = new this.WS(url.toString());
+    const ws = this.token ? new this.WS(url.toString(), ['sync', `bearer.${this.token}`]) : new this.WS(url.toString());
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -252,6 +255,12 @@ export class SyncClient {
   }
 
   // -- Reading -----------------------------------------------------------------
+
+  // A fresh token: used by every later connection, and sent to the open one.
+  setToken(token) {
+    this.token = token;
+    if (this.ready) this.send({ type: 'auth', payload: { token } });
+  }
 
   isReady() { return this.ready; }
   getPendingPatchCount() { return this.pending.length; }

@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
+import { createSyncClient } from '../../clients/js/sync-client.js';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 import { Client, node } from './ws_client.mjs';
 
@@ -105,4 +107,26 @@ test('an auth frame refreshes the token; without it the socket closes at expiry'
   refreshed.send({ type: 'auth', payload: {} });
   await refreshed.waitFor((ms) => ms.some((m) => m.type === 'error'), 5000, 'the error');
   assert.equal(refreshed.ofType('error')[0].payload.code, 'invalid_message');
+});
+
+test('the JS client presents its token, and setToken keeps it connected past the first expiry', async () => {
+  const c = await createSyncClient({ serverUrl: `${bridge.url}/sync`, channel: 'alice:js', clientId: 'alice',
+    token: mint('alice', ['alice:*'], ['alice:*'], 3), WebSocket, reconnectInterval: 100, heartbeatInterval: 1000 });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  try {
+    await c.whenSynced();
+    c.setToken(mint('alice', ['alice:*'], ['alice:*'], 600));
+    await new Promise((r) => setTimeout(r, 4000));
+    c.createNode('Note', { n: 1 }, 'js-1');
+    const deadline = Date.now() + 10000;
+    while (c.getPendingPatchCount() > 0 || c.getServerVersion() < 1) {
+      assert.ok(Date.now() < deadline, `not confirmed: ${JSON.stringify(errors)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.deepEqual(errors, []);
+    assert.equal(c.getNode('js-1').properties.n, 1);
+  } finally {
+    await c.close();
+  }
 });
