@@ -108,9 +108,7 @@ void Committer::commit(std::vector<Item>& items) {
     std::vector<Published> out;
     out.reserve(cb.patches.size());
     for (std::size_t k = 0; k < cb.patches.size(); ++k) {
-      auto broadcast = std::make_shared<api::SessionResponse>();
-      *broadcast->mutable_broadcast() = *cb.patches[k];
-      out.push_back({cb.patches[k], from[k], std::move(broadcast)});
+      out.push_back({cb.patches[k], from[k], std::make_shared<const std::string>(cb.patches[k]->SerializeAsString())});
     }
     hub_.publish(cb.channel, out);
   }

@@ -21,13 +21,13 @@
 namespace syncd::engine {
 
 // A committed patch and the subscriber that sent it (0: none), which must
-// not get it back as a broadcast. `broadcast` is the patch as the message
-// every subscriber writes: built once, so a thousand subscribers cost a
-// thousand writes of one message, not a thousand copies of the patch.
+// not get it back as a broadcast. `encoded` is the patch serialized once
+// (server_version set): a thousand subscribers send the same bytes, not a
+// thousand copies or encodings of the patch.
 struct Published {
   store::PatchPtr patch;
   std::uint64_t origin = 0;
-  std::shared_ptr<const api::SessionResponse> broadcast;
+  std::shared_ptr<const std::string> encoded;
 };
 
 class Subscriber {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/wire.h"
+
 namespace syncd::server {
 
 using Clock = std::chrono::steady_clock;
@@ -28,7 +30,7 @@ void ChannelStream::start(std::int64_t from, std::int64_t head) {
 void ChannelStream::send(api::SessionResponse msg) {
   std::lock_guard lock(mu_);
   if (closing_ && !drain_) return;
-  queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+  queue_.push_back(wire::message(msg));
   pump();
 }
 
@@ -60,16 +62,16 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
   if (!(closing_ && !drain_)) {
     api::SessionResponse msg;
     *msg.mutable_ack() = ack;
-    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+    queue_.push_back(wire::message(msg));
   }
   pump();
 }
 
-bool ChannelStream::is_own(const api::Patch& p) const {
-  if (own_versions_.count(p.server_version())) return true;
-  auto [first, last] = in_flight_.equal_range(p.id());
+bool ChannelStream::is_own(const store::StoredPatch& p) const {
+  if (own_versions_.count(p.version)) return true;
+  auto [first, last] = in_flight_.equal_range(p.id);
   for (auto it = first; it != last; ++it) {
-    if (it->second == p.client_id()) return true;
+    if (it->second == p.client_id) return true;
   }
   return false;
 }
@@ -107,7 +109,7 @@ void ChannelStream::pump() {
   if (writer_ == nullptr || finished_) return;
   if (!writing_ && !queue_.empty()) {
     writing_ = true;
-    writer_->start_write(*queue_.front());
+    writer_->start_write(queue_.front());
     return;
   }
   if (closing_ && !writing_ && queue_.empty() && (!drain_ || unacked_ == 0)) {
@@ -137,10 +139,9 @@ void ChannelStream::detach() {
   closing_ = true;
 }
 
-void ChannelStream::enqueue_patch(const store::PatchPtr& p) {
-  api::SessionResponse msg;
-  *msg.mutable_broadcast() = *p;
-  queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+void ChannelStream::enqueue_patch(const store::StoredPatch& p) {
+  auto bytes = std::make_shared<const std::string>(wire::with_version(p.body, p.version));
+  queue_.push_back(kind_ == Kind::kSession ? wire::session_broadcast(bytes) : wire::watch_patch(bytes));
 }
 
 void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
@@ -154,7 +155,9 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
       cursor_.note_head(v);
       continue;
     }
-    if (cursor_.advance(v) && pub.origin != id()) queue_.push_back(pub.broadcast);
+    if (cursor_.advance(v) && pub.origin != id()) {
+      queue_.push_back(kind_ == Kind::kSession ? wire::session_broadcast(pub.encoded) : wire::watch_patch(pub.encoded));
+    }
   }
   maybe_read();
   pump();
@@ -200,7 +203,7 @@ void ChannelStream::tick(Clock::time_point now) {
     last_heartbeat_ = now;
     api::SessionResponse msg;
     msg.mutable_heartbeat();
-    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+    queue_.push_back(wire::message(msg));
     pump();
   }
 }
@@ -248,36 +251,28 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
     return;
   }
   if (kind == ReadKind::kSync) {
-    api::SessionResponse msg;
-    auto* state = msg.mutable_sync_state();
-    for (const auto& p : page->patches) *state->add_patches() = *p;
+    // Pages are spliced from the stored bytes: no patch is decoded here.
+    wire::PageBuilder state;
+    for (const auto& p : page->patches) state.add(wire::with_version(p.body, p.version));
     const std::int64_t last = page->patches.empty() ? std::max(sync_from_, std::int64_t{0})
-                                                    : page->patches.back()->server_version();
-    state->set_version(page->patches.empty() ? std::min(sync_from_, page->head) : last);
-    state->set_has_more(page->has_more);
-    state->set_requested(true);
+                                                    : page->patches.back().version;
     sync_pending_ = page->has_more;
     sync_from_ = last;
-    queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+    queue_.push_back(state.finish(page->patches.empty() ? std::min(last, page->head) : last, page->has_more, true));
   } else {
     cursor_.note_head(page->head);
     if (mode_ == Mode::kHistory) {
-      api::SessionResponse msg;
-      auto* state = msg.mutable_sync_state();
+      wire::PageBuilder state;
       for (const auto& p : page->patches) {
-        const std::int64_t v = p->server_version();
         // A patch the session sent while its history was still coming is
         // answered by its ack, never echoed back.
-        if (cursor_.advance(v) && !is_own(*p)) *state->add_patches() = *p;
+        if (cursor_.advance(p.version) && !is_own(p)) state.add(wire::with_version(p.body, p.version));
       }
-      state->set_version(cursor_.position());
-      state->set_has_more(cursor_.behind());
       if (!cursor_.behind()) mode_ = Mode::kLive;
-      queue_.push_back(std::make_shared<const api::SessionResponse>(std::move(msg)));
+      queue_.push_back(state.finish(cursor_.position(), cursor_.behind(), false));
     } else {
       for (const auto& p : page->patches) {
-        const std::int64_t v = p->server_version();
-        if (cursor_.advance(v) && !is_own(*p)) enqueue_patch(p);
+        if (cursor_.advance(p.version) && !is_own(p)) enqueue_patch(p);
       }
     }
     own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(cursor_.position()));

@@ -25,6 +25,7 @@
 #include <string>
 #include <unordered_map>
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
 #include "api/messages.h"
@@ -53,8 +54,9 @@ class ChannelStream final : public engine::Subscriber,
   class Writer {
    public:
     virtual ~Writer() = default;
-    // StartWrite of `msg`, which stays alive until on_write_done.
-    virtual void start_write(const api::SessionResponse& msg) = 0;
+    // StartWrite of `msg` (an encoded SessionResponse, or Patch for Watch),
+    // which stays alive until on_write_done.
+    virtual void start_write(const grpc::ByteBuffer& msg) = 0;
     virtual void finish(const grpc::Status& status) = 0;
     // Sessions: resume reading client messages (see pause_reading()).
     virtual void resume_reading() = 0;
@@ -109,10 +111,10 @@ class ChannelStream final : public engine::Subscriber,
   void pump();        // requires mu_
   void maybe_read();  // requires mu_
   void on_page(ReadKind kind, absl::StatusOr<store::Page> page);
-  void enqueue_patch(const store::PatchPtr& p);  // requires mu_
+  void enqueue_patch(const store::StoredPatch& p);  // requires mu_
   void maybe_resume();                           // requires mu_
   bool flow_open() const;                        // requires mu_
-  bool is_own(const api::Patch& p) const;        // requires mu_
+  bool is_own(const store::StoredPatch& p) const;  // requires mu_
 
   const Kind kind_;
   std::string channel_;  // constant after bind()
@@ -121,9 +123,10 @@ class ChannelStream final : public engine::Subscriber,
 
   std::mutex mu_;
   Writer* writer_;                      // null after detach()
-  // Front is in flight while writing_. Live broadcasts are shared by every
-  // subscriber of the channel (built once per patch by the committer).
-  std::deque<std::shared_ptr<const api::SessionResponse>> queue_;
+  // Encoded messages; the front is in flight while writing_. A live
+  // broadcast's bytes are shared by every subscriber of the channel (encoded
+  // once per patch by the committer).
+  std::deque<grpc::ByteBuffer> queue_;
   bool writing_ = false;
   Mode mode_ = Mode::kPending;
   engine::Cursor cursor_{0};

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/caller.h"
+#include "server/wire.h"
 
 namespace syncd::server {
 
@@ -33,7 +34,7 @@ SessionCall::SessionCall(Context& ctx, grpc::CallbackServerContext* call)
     counted_ = true;
     stream_->set_expiry(principal_.expires);
   }
-  StartRead(&request_);
+  StartRead(&encoded_);
 }
 
 void SessionCall::OnReadDone(bool ok) {
@@ -43,6 +44,12 @@ void SessionCall::OnReadDone(bool ok) {
     return;
   }
   stream_->touch();
+  if (!wire::parse(encoded_, &request_)) {
+    stream_->close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "a message does not decode as sync.v1.SessionRequest"),
+                   false);
+    return;
+  }
   bool keep_reading = true;
   switch (request_.kind_case()) {
     case api::SessionRequest::kOpen:
@@ -76,7 +83,7 @@ void SessionCall::OnReadDone(bool ok) {
       send_error("unknown_type", "the message holds none of open, patch, sync_request, heartbeat, refresh");
       break;
   }
-  if (keep_reading) StartRead(&request_);
+  if (keep_reading) StartRead(&encoded_);
 }
 
 void SessionCall::refuse_unopened() {

@@ -15,7 +15,7 @@
 
 namespace syncd::server {
 
-class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>,
+class SessionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public ChannelStream::Writer {
  public:
   SessionCall(Context& ctx, grpc::CallbackServerContext* call);
@@ -27,9 +27,9 @@ class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, ap
   void OnDone() override;
 
   // ChannelStream::Writer
-  void start_write(const api::SessionResponse& msg) override { StartWrite(&msg); }
+  void start_write(const grpc::ByteBuffer& msg) override { StartWrite(&msg); }
   void finish(const grpc::Status& status) override { Finish(status); }
-  void resume_reading() override { StartRead(&request_); }
+  void resume_reading() override { StartRead(&encoded_); }
 
  private:
   void open(const api::OpenChannel& open);
@@ -40,7 +40,8 @@ class SessionCall final : public grpc::ServerBidiReactor<api::SessionRequest, ap
 
   Context& ctx_;
   std::shared_ptr<ChannelStream> stream_;
-  api::SessionRequest request_;  // only touched by the read in flight
+  grpc::ByteBuffer encoded_;     // only touched by the read in flight
+  api::SessionRequest request_;  // decoded from it in OnReadDone
   bool opened_ = false;          // only touched by OnReadDone (reads are serial)
   auth::Principal principal_;    // likewise; replaced by refresh
   bool counted_ = false;         // holds one of the subject's session slots

@@ -60,13 +60,13 @@ void fill_info(const store::ChannelState& state, const engine::Hub& hub, api::Ch
 
 }  // namespace
 
-grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>* SyncService::Session(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SyncService::Session(
     grpc::CallbackServerContext* call) {
   return new SessionCall(ctx_, call);
 }
 
-grpc::ServerWriteReactor<api::Patch>* SyncService::Watch(grpc::CallbackServerContext* call,
-                                                         const api::WatchRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SyncService::Watch(grpc::CallbackServerContext* call,
+                                                               const grpc::ByteBuffer* request) {
   return new WatchCall(ctx_, call, *request);
 }
 
@@ -150,9 +150,14 @@ grpc::ServerUnaryReactor* SyncService::GetChanges(grpc::CallbackServerContext* c
       reactor->Finish(unavailable(page.status()));
       return;
     }
-    for (const auto& p : page->patches) *response->add_patches() = *p;
-    response->set_version(page->patches.empty() ? std::min(from, page->head)
-                                                : page->patches.back()->server_version());
+    for (const auto& p : page->patches) {
+      if (!p.decode(response->add_patches())) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "the patch at version " +
+                                     std::to_string(p.version) + " does not decode"));
+        return;
+      }
+    }
+    response->set_version(page->patches.empty() ? std::min(from, page->head) : page->patches.back().version);
     response->set_has_more(page->has_more);
     reactor->Finish(grpc::Status::OK);
   });

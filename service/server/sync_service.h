@@ -2,25 +2,33 @@
 // sync.v1.Sync on gRPC's callback API: no thread per call, and no handler
 // ever waits on the database (commits go to the committer, reads to the
 // reader pool, and the call finishes from there).
+//
+// The two streaming methods are registered raw (grpc::ByteBuffer in and
+// out): a broadcast is encoded once for all subscribers and history pages
+// are spliced from the log's stored bytes (server/wire.h). Clients see the
+// same sync.v1 messages; reflection still describes them.
 
 #include "api/grpc.h"
 #include "server/context.h"
 
 namespace syncd::server {
 
-class SyncService final : public api::Sync::CallbackService {
+using CallbackBase = api::Sync::WithCallbackMethod_Push<api::Sync::WithCallbackMethod_GetChanges<
+    api::Sync::WithCallbackMethod_GetChannelInfo<api::Sync::WithCallbackMethod_ConfigureChannel<
+        api::Sync::WithRawCallbackMethod_Session<api::Sync::WithRawCallbackMethod_Watch<api::Sync::Service>>>>>>;
+
+class SyncService final : public CallbackBase {
  public:
   explicit SyncService(Context& ctx) : ctx_(ctx) {}
 
-  grpc::ServerBidiReactor<api::SessionRequest, api::SessionResponse>* Session(
-      grpc::CallbackServerContext* call) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Session(grpc::CallbackServerContext* call) override;
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* call, const api::PushRequest* request,
                                  api::PushResponse* response) override;
   grpc::ServerUnaryReactor* GetChanges(grpc::CallbackServerContext* call,
                                        const api::GetChangesRequest* request,
                                        api::GetChangesResponse* response) override;
-  grpc::ServerWriteReactor<api::Patch>* Watch(grpc::CallbackServerContext* call,
-                                              const api::WatchRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext* call,
+                                                    const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* GetChannelInfo(grpc::CallbackServerContext* call,
                                            const api::GetChannelInfoRequest* request,
                                            api::ChannelInfo* response) override;

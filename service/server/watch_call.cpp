@@ -1,13 +1,20 @@
 #include "server/watch_call.h"
 
 #include "server/caller.h"
+#include "server/wire.h"
 
 namespace syncd::server {
 
-WatchCall::WatchCall(Context& ctx, grpc::CallbackServerContext* call, const api::WatchRequest& request)
+WatchCall::WatchCall(Context& ctx, grpc::CallbackServerContext* call, const grpc::ByteBuffer& encoded)
     : ctx_(ctx),
       stream_(std::make_shared<ChannelStream>(ChannelStream::Kind::kWatch, ctx.readers, ctx.stream,
                                               this)) {
+  api::WatchRequest request;
+  if (!wire::parse(encoded, &request)) {
+    stream_->close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request is not a sync.v1.WatchRequest"),
+                   false);
+    return;
+  }
   const std::string channel = channel_or_default(request.channel());
   if (ctx_.stopping) {
     stream_->close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"),

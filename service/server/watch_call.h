@@ -10,15 +10,16 @@
 
 namespace syncd::server {
 
-class WatchCall final : public grpc::ServerWriteReactor<api::Patch>, public ChannelStream::Writer {
+class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public ChannelStream::Writer {
  public:
-  WatchCall(Context& ctx, grpc::CallbackServerContext* call, const api::WatchRequest& request);
+  // `request` is an encoded WatchRequest.
+  WatchCall(Context& ctx, grpc::CallbackServerContext* call, const grpc::ByteBuffer& request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 
-  void start_write(const api::SessionResponse& msg) override { StartWrite(&msg.broadcast()); }
+  void start_write(const grpc::ByteBuffer& msg) override { StartWrite(&msg); }
   void finish(const grpc::Status& status) override { Finish(status); }
   void resume_reading() override {}
 

@@ -43,8 +43,24 @@ struct CommitResult {
   std::vector<ChannelBatch> accepted;  // channels with at least one accepted patch
 };
 
+// A patch as the log stores it: its encoded bytes (a Patch without
+// server_version), so readers can pass them on without decoding them, and
+// what a reader needs to know without decoding.
+struct StoredPatch {
+  std::int64_t version = 0;
+  std::string id;
+  std::string client_id;
+  std::string body;
+  // The Patch with server_version set; false when the body does not decode.
+  bool decode(api::Patch* out) const {
+    if (!out->ParseFromString(body)) return false;
+    out->set_server_version(version);
+    return true;
+  }
+};
+
 struct Page {
-  std::vector<PatchPtr> patches;  // consecutive versions after the requested one
+  std::vector<StoredPatch> patches;  // consecutive versions after the requested one
   std::int64_t head = 0;          // the channel head when the page was read
   bool has_more = false;          // versions past the page's last, up to head
 };

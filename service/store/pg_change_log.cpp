@@ -229,7 +229,7 @@ struct PgChangeLog::Connection {
   explicit Connection(const std::string& url) : pq(url) {
     pq.prepare("channel_row", "SELECT id, head, conflict_policy FROM channels WHERE name = $1");
     pq.prepare("read_page",
-               "SELECT version, body FROM patches WHERE channel_id = $1 AND version > $2 "
+               "SELECT version, body, patch_id, client_id FROM patches WHERE channel_id = $1 AND version > $2 "
                "AND version <= $3 ORDER BY version LIMIT $4");
   }
   pqxx::connection pq;
@@ -393,19 +393,18 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
     std::size_t bytes = 0;
     const pqxx::result rows = tx.exec_prepared("read_page", id, after, page.head,
                                                static_cast<std::int64_t>(limit));
+    page.patches.reserve(rows.size());
     for (const pqxx::row& r : rows) {
       const pqxx::binarystring body(r[1]);
-      auto p = std::make_shared<api::Patch>();
-      if (!p->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-        return absl::DataLossError("patch at version " + std::string(r[0].c_str()) +
-                                   " of channel " + channel + " does not decode");
-      }
-      p->set_server_version(r[0].as<std::int64_t>());
+      StoredPatch& p = page.patches.emplace_back();
+      p.version = r[0].as<std::int64_t>();
+      p.body.assign(body.get(), body.size());
+      p.id = r[2].c_str();
+      p.client_id = r[3].c_str();
       bytes += body.size();
-      page.patches.push_back(std::move(p));
       if (bytes >= max_bytes) break;
     }
-    const std::int64_t last = page.patches.empty() ? after : page.patches.back()->server_version();
+    const std::int64_t last = page.patches.empty() ? after : page.patches.back().version;
     page.has_more = last < page.head;
   } catch (const pqxx::broken_connection& e) {
     conn_.reset();

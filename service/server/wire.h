@@ -1,0 +1,48 @@
+#pragma once
+// Encoded messages for the raw (ByteBuffer) Session and Watch methods.
+//
+// A committed patch is serialized once and the same bytes go to every
+// subscriber; a history page is assembled from the log's stored bytes with
+// no parse and no re-encode. Protobuf makes that possible: an embedded
+// message is its bytes behind a tag and a length, and a field appended to a
+// message's bytes is read as part of it (the stored body gets its
+// server_version that way). What comes out is exactly what serializing the
+// equivalent SessionResponse / Patch would produce, up to field order.
+
+#include <grpcpp/support/byte_buffer.h>
+#include <google/protobuf/message_lite.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace syncd::server::wire {
+
+using Bytes = std::shared_ptr<const std::string>;
+
+// Serializes `m`.
+grpc::ByteBuffer message(const google::protobuf::MessageLite& m);
+// Parses `buffer` into `m`; false when it does not decode.
+bool parse(const grpc::ByteBuffer& buffer, google::protobuf::MessageLite* m);
+
+// The encoded Patch `patch`, sent as SessionResponse{broadcast} (Session)
+// or as itself (Watch). The bytes are shared, not copied.
+grpc::ByteBuffer session_broadcast(const Bytes& patch);
+grpc::ByteBuffer watch_patch(const Bytes& patch);
+
+// A stored patch body (an encoded Patch) with server_version = `version`.
+std::string with_version(std::string_view body, std::int64_t version);
+
+// SessionResponse{sync_state{...}} built from encoded patches.
+class PageBuilder {
+ public:
+  void add(std::string_view patch);
+  bool empty() const { return patches_.empty(); }
+  grpc::ByteBuffer finish(std::int64_t version, bool has_more, bool requested);
+
+ private:
+  std::string patches_;  // field 2 of SyncState, repeated
+};
+
+}  // namespace syncd::server::wire
