@@ -71,6 +71,8 @@ int serve(int argc, char** argv) {
       "seconds between the server's heartbeats on a session")(
       "max-batch", po::value<std::size_t>(&o.committer.max_batch)->default_value(o.committer.max_batch),
       "most patches committed in one transaction")(
+      "max-message-bytes", po::value<std::size_t>(&o.max_message_bytes)->default_value(o.max_message_bytes),
+      "largest gRPC message received (at least twice --max-patch-bytes); larger ones fail RESOURCE_EXHAUSTED")(
       "max-data-values", po::value<std::size_t>(&o.limits.max_data_values)->default_value(o.limits.max_data_values),
       "most values (object members and array items, nested included) in a patch's data")(
       "jwt-secret-file", po::value<std::string>(&secret_file)->default_value(secret_file, "$SYNC_JWT_SECRET_FILE"),

@@ -97,10 +97,10 @@ absl::Status Server::start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(d.options.grpc_listen, grpc::InsecureServerCredentials(), &d.grpc_port);
   builder.RegisterService(d.service.get());
-  // Room for a maximal patch plus framing; larger messages fail with
-  // RESOURCE_EXHAUSTED before any handler sees them.
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::max<std::size_t>(4 * d.options.limits.max_patch_bytes, 4 << 20)));
+  // At least room for a maximal patch plus framing; larger messages fail
+  // with RESOURCE_EXHAUSTED before any handler sees them.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<std::size_t>(INT32_MAX, std::max(2 * d.options.limits.max_patch_bytes, d.options.max_message_bytes))));
   d.grpc_server = builder.BuildAndStart();
   if (!d.grpc_server || d.grpc_port == 0) {
     d.grpc_server.reset();

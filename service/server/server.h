@@ -20,6 +20,7 @@ struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:50051";
   std::string http_listen = "0.0.0.0:8081";
   int read_threads = 2;
+  std::size_t max_message_bytes = 4 << 20;  // any gRPC message received (a Push holds many patches)
   graph::Limits limits;
   StreamLimits stream;
   engine::CommitterOptions committer;

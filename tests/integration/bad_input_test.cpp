@@ -159,5 +159,26 @@ TEST(BadInput, ProtocolMisuseGetsAClearStatus) {
   }
 }
 
+TEST(BadInput, AMessageOverMaxMessageBytesFailsAndChangesNothing) {
+  TestDatabase db;
+  Syncd s(db.url(), {"--max-message-bytes", "200000"});
+  const std::string big = "\"" + std::string(60000, 'x') + "\"";
+  api::PushRequest req;
+  req.set_channel("big");
+  for (int i = 0; i < 5; ++i) {
+    *req.add_patches() = create_node("p" + std::to_string(i), "n" + std::to_string(i), "Person", "{\"blob\":" + big + "}");
+  }
+  grpc::ClientContext ctx;
+  api::PushResponse out;
+  const grpc::Status st = s.stub()->Push(&ctx, req, &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  // Under the limit, the same patches go through.
+  req.mutable_patches()->DeleteSubrange(2, 3);
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(s.stub()->Push(&ctx2, req, &out).ok());
+  EXPECT_EQ(out.acks(1).status(), api::Ack::ACCEPTED);
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM patches"), "2");
+}
+
 }  // namespace
 }  // namespace syncd::testing
