@@ -24,8 +24,8 @@ const mint = (sub, read, write, ttl = 600) => execFileSync(process.env.SYNCD_BIN
   ...read.flatMap((p) => ['--read', p]), ...write.flatMap((p) => ['--write', p]),
 ], { encoding: 'utf8' }).trim();
 
-const open = async (query, protocols) => {
-  const c = await Client.open(`${bridge.url}/sync?${query}`, protocols);
+const open = async (query, protocols, options) => {
+  const c = await Client.open(`${bridge.url}/sync?${query}`, protocols, options);
   sockets.push(c);
   return c;
 };
@@ -62,10 +62,12 @@ test('no token, or a bad one: unauthenticated, with the reason, then close 1008'
   assert.match(await closedWith(await open(`channel=lobby&token=${expired}`), 'unauthenticated'), /expired/);
 });
 
-test('?token= and Sec-WebSocket-Protocol both carry a token; clientId comes from the subject', async () => {
+test('?token=, an Authorization header and Sec-WebSocket-Protocol all carry a token; clientId comes from the subject', async () => {
   const token = mint('alice', ['alice:*'], ['alice:*']);
   const viaQuery = await open(`channel=alice:notes&token=${token}`);
   await opened(viaQuery);
+  const viaHeader = await open('channel=alice:notes', undefined, { headers: { Authorization: `Bearer ${token}` } });
+  await opened(viaHeader);
   const viaProtocol = await open('channel=alice:notes', ['sync', `bearer.${token}`]);
   assert.equal(viaProtocol.ws.protocol, 'sync');
   await opened(viaProtocol);

@@ -2,11 +2,12 @@
 import WebSocket from 'ws';
 
 export class Client {
-  // `protocols`: offered subprotocols (Sec-WebSocket-Protocol), if any.
-  constructor(url, protocols) {
+  // `protocols`: offered subprotocols (Sec-WebSocket-Protocol), if any;
+  // `options`: the ws package's (headers, ...).
+  constructor(url, protocols, options) {
     this.messages = [];
     this.closed = null;  // {code, reason} once closed
-    this.ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
+    this.ws = new WebSocket(url, protocols ?? [], options);
     this.waiters = [];
     this.ws.on('message', (data, isBinary) => {
       this.messages.push(isBinary ? { binary: true } : JSON.parse(data.toString()));
@@ -16,8 +17,8 @@ export class Client {
     this.ws.on('error', () => {});
   }
 
-  static async open(url, protocols) {
-    const c = new Client(url, protocols);
+  static async open(url, protocols, options) {
+    const c = new Client(url, protocols, options);
     await new Promise((resolve, reject) => {
       c.ws.once('open', resolve);
       c.ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
