@@ -90,7 +90,11 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &l);
   }
   bridge::BridgeContext ctx;
-  ctx.channel = grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  // Sessions are long-lived streams the bridge resumes itself; gRPC's
+  // per-call retry state would only cost memory on every one of them.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
   ctx.stub = api::Sync::NewStub(ctx.channel);
   ctx.limits.idle_timeout = std::chrono::seconds(idle);
   ctx.limits.max_frame_bytes = max_frame;
