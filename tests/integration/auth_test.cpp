@@ -11,6 +11,7 @@
 
 #include "auth/jwt.h"
 #include "harness.h"
+#include "keys.h"
 #include "patches.h"
 
 namespace syncd::testing {
@@ -24,10 +25,13 @@ std::int64_t now_s() {
       .count();
 }
 
-// A secret file for the server, removed with the fixture.
+// A key file for the server, removed with the fixture.
 struct SecretFile {
-  std::string path = "/tmp/syncd-test-secret-" + std::to_string(getpid()) + "-" + std::to_string(now_s());
-  SecretFile() { std::ofstream(path) << kSecret; }
+  std::string path;
+  explicit SecretFile(const std::string& contents = kSecret, const std::string& stem = "secret")
+      : path("/tmp/syncd-test-" + stem + "-" + std::to_string(getpid()) + "-" + std::to_string(now_s())) {
+    std::ofstream(path) << contents;
+  }
   ~SecretFile() { std::remove(path.c_str()); }
 };
 
@@ -290,6 +294,23 @@ TEST_F(Auth, ARateLimitedClientGetsRateLimitedAcksWhileOthersKeepWorking) {
   EXPECT_EQ(db.query_value("SELECT count(*) FROM patches WHERE client_id = 'mallory'"), std::to_string(accepted));
   // Loose: the abuser must not make the polite client wait long.
   EXPECT_LT(busy_p99, std::max(250.0, 10 * quiet_p99));
+}
+
+TEST(AuthPublicKey, AnEs256KeyFileAcceptsItsTokensOnly) {
+  TestDatabase db;
+  const auto [priv, pub] = key_pair("EC");
+  SecretFile key(pub, "ec-public");
+  Syncd server(db.url(), {"--jwt-public-key-file", key.path});
+  const Json claims = {{"sub", "alice"}, {"exp", now_s() + 600}, {"sync", {{"read", {"*"}}, {"write", Json::array()}}}};
+  grpc::Status ok = info(server, "lobby", *auth::sign_token("ES256", priv, claims.dump()));
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  // The public key used as an HMAC secret: the classic algorithm confusion.
+  grpc::Status st = info(server, "lobby", *auth::sign_token("HS256", pub, claims.dump()));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(st.error_message().find("accepts ES256"), std::string::npos) << st.error_message();
+  const auto [other_priv, other_pub] = key_pair("EC");
+  st = info(server, "lobby", *auth::sign_token("ES256", other_priv, claims.dump()));
+  EXPECT_NE(st.error_message().find("bad signature"), std::string::npos) << st.error_message();
 }
 
 }  // namespace

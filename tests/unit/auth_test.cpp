@@ -1,8 +1,6 @@
 // Tokens, channel patterns and rate limits (service/auth), no server.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "auth/jwt.h"
 #include "auth/principal.h"
 #include "auth/rate_limiter.h"
+#include "keys.h"
 
 namespace syncd::auth {
 namespace {
@@ -41,24 +40,6 @@ std::unique_ptr<Verifier> verifier(VerifierOptions o) {
 std::string refusal(const Verifier& v, const std::string& authorization) {
   auto r = v.verify(authorization);
   return std::holds_alternative<AuthError>(r) ? std::get<AuthError>(r).message : "";
-}
-
-// A fresh key pair as PEM: {private, public}.
-std::pair<std::string, std::string> key_pair(const char* type, const char* param) {
-  EVP_PKEY* key = std::string(type) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))
-                                             : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", param);
-  auto pem = [&](bool priv) {
-    BIO* bio = BIO_new(BIO_s_mem());
-    priv ? PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) : PEM_write_bio_PUBKEY(bio, key);
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, static_cast<std::size_t>(n));
-    BIO_free(bio);
-    return out;
-  };
-  auto out = std::pair{pem(true), pem(false)};
-  EVP_PKEY_free(key);
-  return out;
 }
 
 TEST(ChannelPattern, ExactPrefixAndWildcard) {
@@ -142,7 +123,7 @@ TEST(Verifier, EachBadTokenIsRefusedWithItsReason) {
   badexp["exp"] = "tomorrow";
   EXPECT_NE(refusal(*v, token(badexp)).find("exp and nbf"), std::string::npos);
   // An HS256 server takes no RS256 token, whatever its signature.
-  auto [priv, pub] = key_pair("RSA", nullptr);
+  auto [priv, pub] = testing::key_pair("RSA");
   EXPECT_NE(refusal(*v, token(good, priv, "RS256")).find("accepts HS256"), std::string::npos);
 }
 
@@ -158,8 +139,8 @@ TEST(Verifier, LeewayForgivesSmallClockSkew) {
 }
 
 TEST(Verifier, PublicKeysAcceptTheirFamilyOnly) {
-  auto [rsa_priv, rsa_pub] = key_pair("RSA", nullptr);
-  auto [ec_priv, ec_pub] = key_pair("EC", "P-256");
+  auto [rsa_priv, rsa_pub] = testing::key_pair("RSA");
+  auto [ec_priv, ec_pub] = testing::key_pair("EC");
   auto rsa = verifier({.public_key_pem = rsa_pub});
   auto ec = verifier({.public_key_pem = ec_pub});
   EXPECT_EQ(rsa->algorithms(), "RS256, RS384, RS512");
@@ -169,7 +150,7 @@ TEST(Verifier, PublicKeysAcceptTheirFamilyOnly) {
   // Algorithm confusion: an HS256 token "signed" with the public key itself.
   EXPECT_NE(refusal(*rsa, token(claims(), rsa_pub, "HS256")).find("accepts RS256"), std::string::npos);
   // Another key of the same family.
-  auto [other_priv, other_pub] = key_pair("RSA", nullptr);
+  auto [other_priv, other_pub] = testing::key_pair("RSA");
   EXPECT_NE(refusal(*rsa, token(claims(), other_priv, "RS256")).find("bad signature"), std::string::npos);
   EXPECT_NE(refusal(*rsa, token(claims(), ec_priv, "ES256")).find("accepts RS256"), std::string::npos);
 }
