@@ -13,8 +13,9 @@ constexpr std::size_t kMaxIdleBuckets = 100'000;
 bool RateLimiter::admit_patch(const std::string& subject, std::size_t bytes, Clock::time_point now) {
   if (limits_.patches_per_second <= 0 && limits_.bytes_per_second <= 0) return true;
   std::lock_guard lock(mu_);
-  if (buckets_.size() > kMaxIdleBuckets) {
-    // A full bucket holds no state worth keeping.
+  if (buckets_.size() > kMaxIdleBuckets && now - last_sweep_ > std::chrono::seconds(1)) {
+    // A bucket idle for a second is full again: it holds no state worth keeping.
+    last_sweep_ = now;
     for (auto it = buckets_.begin(); it != buckets_.end();) {
       const double idle = std::chrono::duration<double>(now - it->second.last).count();
       it = idle > 1.0 ? buckets_.erase(it) : std::next(it);

@@ -49,6 +49,7 @@ class RateLimiter {
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;   // guarded by mu_
   std::unordered_map<std::string, int> sessions_;     // guarded by mu_
+  Clock::time_point last_sweep_{};                    // guarded by mu_
 };
 
 }  // namespace syncd::auth
