@@ -220,6 +220,7 @@ void ChannelStream::maybe_read() {
   ReadKind kind;
   std::int64_t after;
   std::size_t limit = limits_.page_patches;
+  std::size_t bytes = limits_.page_bytes;
   if (sync_pending_) {
     kind = ReadKind::kSync;
     after = sync_from_;
@@ -227,12 +228,17 @@ void ChannelStream::maybe_read() {
   } else if (mode_ == Mode::kHistory || cursor_.behind()) {
     kind = ReadKind::kCatchUp;
     after = cursor_.position();
+    if (mode_ == Mode::kHistory) {
+      // One query for several pages: a client far behind pays the
+      // database's per-query cost once per kPagesPerRead pages.
+      limit *= kPagesPerRead;
+      bytes *= kPagesPerRead;
+    }
   } else {
     return;
   }
   reading_ = true;
-  readers_.submit([self = shared_from_this(), kind, after, limit,
-                   bytes = limits_.page_bytes](store::ChangeLog& log) {
+  readers_.submit([self = shared_from_this(), kind, after, limit, bytes](store::ChangeLog& log) {
     // The channel is fixed once the stream has started.
     self->on_page(kind, log.read(self->channel(), after, limit, bytes));
   });
@@ -262,11 +268,19 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
   } else {
     cursor_.note_head(page->head);
     if (mode_ == Mode::kHistory) {
+      // Cut into pages of at most page_patches patches / page_bytes bytes.
       wire::PageBuilder state;
+      std::size_t count = 0, size = 0;
       for (const auto& p : page->patches) {
         // A patch the session sent while its history was still coming is
         // answered by its ack, never echoed back.
-        if (cursor_.advance(p.version) && !is_own(p)) state.add(wire::with_version(p.body, p.version));
+        if (!cursor_.advance(p.version) || is_own(p)) continue;
+        if (count == limits_.page_patches || size >= limits_.page_bytes) {
+          queue_.push_back(state.finish(cursor_.position() - 1, true, false));
+          count = size = 0;
+        }
+        state.add(wire::with_version(p.body, p.version));
+        ++count, size += p.body.size();
       }
       if (!cursor_.behind()) mode_ = Mode::kLive;
       queue_.push_back(state.finish(cursor_.position(), cursor_.behind(), false));

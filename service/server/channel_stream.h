@@ -116,6 +116,9 @@ class ChannelStream final : public engine::Subscriber,
   bool flow_open() const;                        // requires mu_
   bool is_own(const store::StoredPatch& p) const;  // requires mu_
 
+  // History is read this many pages at a time (and sent page by page).
+  static constexpr std::size_t kPagesPerRead = 4;
+
   const Kind kind_;
   std::string channel_;  // constant after bind()
   engine::ReaderPool& readers_;
