@@ -60,6 +60,7 @@ struct CatchupOptions {
   std::string database_url;
   std::string server = "localhost:50051";
   std::int64_t patches = 1'000'000;
+  bool decode = false;  // parse every page into objects (the client's CPU then dominates)
   bool json = false;
 };
 int catchup(const CatchupOptions& o);

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
         "database-url", po::value(&o.database_url)->default_value(o.database_url, "$DATABASE_URL"), "syncd's database (filled directly)")(
         "server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
         "patches", po::value(&o.patches)->default_value(o.patches), "patches in the channel")(
+        "decode", po::bool_switch(&o.decode), "parse every page into sync.v1 objects (default: walk the bytes, as COPY's client does)")(
         "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
     if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
     if (smoke) o.patches = 5000;
