@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   // per-call retry state would only cost memory on every one of them.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
-  ctx.stub = api::Sync::NewStub(ctx.channel);
+  ctx.stub = std::make_unique<grpc::GenericStub>(ctx.channel);
   ctx.limits.idle_timeout = std::chrono::seconds(idle);
   ctx.limits.max_frame_bytes = max_frame;
   ctx.limits.queue_messages = queue;

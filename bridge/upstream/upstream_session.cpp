@@ -1,10 +1,12 @@
 #include "upstream/upstream_session.h"
 
+#include "upstream/peek.h"
+
 namespace bridge::upstream {
 
 // The gRPC side. Deletes itself in OnDone, after telling the owner.
 class UpstreamSession::Reactor final
-    : public grpc::ClientBidiReactor<api::SessionRequest, api::SessionResponse> {
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Reactor(std::shared_ptr<UpstreamSession> owner, std::weak_ptr<Listener> listener)
       : owner_(std::move(owner)), listener_(std::move(listener)) {}
@@ -12,8 +14,9 @@ class UpstreamSession::Reactor final
   grpc::ClientContext ctx;
 
   // Called with owner_->mu_ held. False when the caller should wait.
-  bool send_locked(api::SessionRequest msg) {
-    writes_.push_back(std::move(msg));
+  bool send_locked(const api::SessionRequest& msg) {
+    grpc::Slice bytes(msg.SerializeAsString());
+    writes_.emplace_back(&bytes, 1);
     if (writes_.size() == 1 && !writes_closed_) StartWrite(&writes_.front());
     if (writes_.size() < kMaxQueuedWrites) return true;
     drain_wanted_ = true;
@@ -50,13 +53,29 @@ class UpstreamSession::Reactor final
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream is ending; OnDone has the status
     bool keep_reading = true;
-    if (auto l = listener_.lock()) keep_reading = l->on_upstream_message(read_);
+    if (auto l = listener_.lock()) keep_reading = deliver(*l);
     std::lock_guard lock(owner_->mu_);
     if (keep_reading) {
       StartRead(&read_);
     } else {
       paused_ = true;
     }
+  }
+
+  // Hands the message just read to the listener: a broadcast as bytes,
+  // anything else decoded. A message that does not decode ends the stream.
+  bool deliver(Listener& l) {
+    slices_.clear();
+    bytes_.clear();
+    if (read_.Dump(&slices_).ok()) {
+      for (const auto& s : slices_) bytes_.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (auto b = peek_broadcast(bytes_)) return l.on_upstream_broadcast(b->version, b->patch);
+    if (!decoded_.ParseFromString(bytes_)) {
+      ctx.TryCancel();
+      return false;
+    }
+    return l.on_upstream_message(decoded_);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -71,14 +90,17 @@ class UpstreamSession::Reactor final
  private:
   std::shared_ptr<UpstreamSession> owner_;  // keeps the mutex alive until OnDone
   std::weak_ptr<Listener> listener_;
-  api::SessionResponse read_;
-  std::deque<api::SessionRequest> writes_;  // guarded by owner_->mu_; front in flight
+  grpc::ByteBuffer read_;                   // only touched by the read in flight
+  std::vector<grpc::Slice> slices_;         // likewise
+  std::string bytes_;                       // likewise
+  api::SessionResponse decoded_;            // likewise
+  std::deque<grpc::ByteBuffer> writes_;     // guarded by owner_->mu_; front in flight
   bool writes_closed_ = false;              // guarded by owner_->mu_
   bool paused_ = true;                      // guarded by owner_->mu_; no read in flight
   bool drain_wanted_ = false;               // guarded by owner_->mu_
 };
 
-std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, const api::OpenChannel& open,
+std::shared_ptr<UpstreamSession> UpstreamSession::start(grpc::GenericStub& stub, const api::OpenChannel& open,
                                                         const std::string& authorization,
                                                         std::weak_ptr<Listener> listener) {
   std::shared_ptr<UpstreamSession> self(new UpstreamSession());
@@ -86,10 +108,10 @@ std::shared_ptr<UpstreamSession> UpstreamSession::start(api::Sync::Stub& stub, c
   if (!authorization.empty()) reactor->ctx.AddMetadata("authorization", authorization);
   std::lock_guard lock(self->mu_);
   self->reactor_ = reactor;
-  stub.async()->Session(&reactor->ctx, reactor);
+  stub.PrepareBidiStreamingCall(&reactor->ctx, "/sync.v1.Sync/Session", grpc::StubOptions(), reactor);
   api::SessionRequest req;
   *req.mutable_open() = open;
-  (void)reactor->send_locked(std::move(req));
+  (void)reactor->send_locked(req);
   reactor->resume_locked();  // the first read
   reactor->StartCall();
   return self;
@@ -99,7 +121,7 @@ UpstreamSession::~UpstreamSession() = default;
 
 bool UpstreamSession::send(api::SessionRequest msg) {
   std::lock_guard lock(mu_);
-  return reactor_ == nullptr || reactor_->send_locked(std::move(msg));
+  return reactor_ == nullptr || reactor_->send_locked(msg);
 }
 
 void UpstreamSession::resume() {

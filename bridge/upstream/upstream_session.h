@@ -7,8 +7,15 @@
 // under one mutex, that the call has not ended. Messages from syncd go to
 // the Listener (on a gRPC thread); it must not block, and may ask to pause
 // reading (backpressure) until it calls resume().
+//
+// The stream is raw (grpc::ByteBuffer through the generic stub): a
+// broadcast reaches the listener as its encoded patch and version, so the
+// bridge decodes each patch once for all its sockets, not once per socket.
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+
+#include <string_view>
 
 #include <deque>
 #include <memory>
@@ -21,8 +28,11 @@ namespace bridge::upstream {
 class Listener {
  public:
   virtual ~Listener() = default;
-  // Returns false to pause reading from syncd until resume().
+  // Return false to pause reading from syncd until resume().
+  // Every message but a broadcast, decoded.
   virtual bool on_upstream_message(const api::SessionResponse& msg) = 0;
+  // A broadcast: the encoded Patch (valid during the call) and its version.
+  virtual bool on_upstream_broadcast(std::int64_t version, std::string_view patch) = 0;
   // The stream ended; nothing more will arrive.
   virtual void on_upstream_done(const grpc::Status& status) = 0;
   // After send() returned false: the write queue has drained.
@@ -32,7 +42,7 @@ class Listener {
 class UpstreamSession : public std::enable_shared_from_this<UpstreamSession> {
  public:
   // Opens the stream and sends `open`. `listener` is held weakly.
-  static std::shared_ptr<UpstreamSession> start(api::Sync::Stub& stub, const api::OpenChannel& open,
+  static std::shared_ptr<UpstreamSession> start(grpc::GenericStub& stub, const api::OpenChannel& open,
                                                 const std::string& authorization,
                                                 std::weak_ptr<Listener> listener);
   ~UpstreamSession();

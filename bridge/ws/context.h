@@ -1,6 +1,8 @@
 #pragma once
 // What every socket shares; owned by main(), outlives all sessions.
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -38,7 +40,7 @@ class Sessions {
 
 struct BridgeContext {
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<api::Sync::Stub> stub;
+  std::unique_ptr<grpc::GenericStub> stub;  // raw sync.v1.Sync/Session streams (upstream/)
   Stats stats;
   BroadcastCache cache;
   Sessions sessions;

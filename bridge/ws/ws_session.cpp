@@ -268,8 +268,8 @@ std::shared_ptr<const std::string> WsSession::json_frame(const api::SessionRespo
   switch (msg.kind_case()) {
     case api::SessionResponse::kAck:
       return bytes(codec::encode_ack(msg.ack()));
-    case api::SessionResponse::kBroadcast:
-      return ctx_.cache.frame(params_.channel, msg.broadcast());
+    case api::SessionResponse::kBroadcast:  // only if the peek missed it; encode it here
+      return bytes(codec::encode_broadcast(msg.broadcast()));
     case api::SessionResponse::kSyncState:
       return bytes(codec::encode_sync_state(msg.sync_state()));
     case api::SessionResponse::kError:
@@ -282,7 +282,20 @@ std::shared_ptr<const std::string> WsSession::json_frame(const api::SessionRespo
 bool WsSession::on_upstream_message(const api::SessionResponse& msg) {
   // On a gRPC thread: encode here, write on the strand.
   Frame frame = params_.crdt ? crdt_frame(msg) : json_frame(msg);
-  if (!frame) return true;
+  return frame ? deliver(std::move(frame)) : true;
+}
+
+bool WsSession::on_upstream_broadcast(std::int64_t version, std::string_view patch) {
+  if (params_.crdt) {  // rare: decode here
+    api::SessionResponse msg;
+    if (!msg.mutable_broadcast()->ParseFromArray(patch.data(), static_cast<int>(patch.size()))) return true;
+    return on_upstream_message(msg);
+  }
+  Frame frame = ctx_.cache.frame(params_.channel, version, patch);
+  return frame ? deliver(std::move(frame)) : true;
+}
+
+bool WsSession::deliver(Frame frame) {
   const std::size_t backlog = backlog_.fetch_add(1) + 1;
   net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
     self->enqueue(std::move(frame));

@@ -42,6 +42,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void close(boost::beast::websocket::close_code code, std::string reason);
 
   bool on_upstream_message(const api::SessionResponse& msg) override;
+  bool on_upstream_broadcast(std::int64_t version, std::string_view patch) override;
   void on_upstream_done(const grpc::Status& status) override;
   void on_upstream_drained() override;
 
@@ -57,6 +58,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // The frame for a message from syncd in each dialect (null: none).
   std::shared_ptr<const std::string> json_frame(const api::SessionResponse& msg);
   std::shared_ptr<const std::string> crdt_frame(const api::SessionResponse& msg);
+  // From a gRPC thread: queues `frame` for the strand; false to pause syncd.
+  bool deliver(Frame frame);
   void enqueue(Frame frame);  // on the strand
   void send_error(std::string_view code, std::string_view message);  // on the strand
   void do_write();
