@@ -64,18 +64,22 @@ class UpstreamSession::Reactor final
 
   // Hands the message just read to the listener: a broadcast as bytes,
   // anything else decoded. A message that does not decode ends the stream.
+  // Locals, not members: a socket must not keep the capacity of the
+  // largest page it ever got.
   bool deliver(Listener& l) {
-    slices_.clear();
-    bytes_.clear();
-    if (read_.Dump(&slices_).ok()) {
-      for (const auto& s : slices_) bytes_.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (read_.Dump(&slices).ok()) {
+      for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
     }
-    if (auto b = peek_broadcast(bytes_)) return l.on_upstream_broadcast(b->version, b->patch);
-    if (!decoded_.ParseFromString(bytes_)) {
+    read_.Clear();
+    if (auto b = peek_broadcast(bytes)) return l.on_upstream_broadcast(b->version, b->patch);
+    api::SessionResponse decoded;
+    if (!decoded.ParseFromString(bytes)) {
       ctx.TryCancel();
       return false;
     }
-    return l.on_upstream_message(decoded_);
+    return l.on_upstream_message(decoded);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -91,9 +95,6 @@ class UpstreamSession::Reactor final
   std::shared_ptr<UpstreamSession> owner_;  // keeps the mutex alive until OnDone
   std::weak_ptr<Listener> listener_;
   grpc::ByteBuffer read_;                   // only touched by the read in flight
-  std::vector<grpc::Slice> slices_;         // likewise
-  std::string bytes_;                       // likewise
-  api::SessionResponse decoded_;            // likewise
   std::deque<grpc::ByteBuffer> writes_;     // guarded by owner_->mu_; front in flight
   bool writes_closed_ = false;              // guarded by owner_->mu_
   bool paused_ = true;                      // guarded by owner_->mu_; no read in flight
