@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   std::size_t max_frame = 1 << 20;
   std::size_t queue = 1024;
   std::string log_level;
+  std::string token_file = env_or("SYNC_BRIDGE_TOKEN_FILE", "");
   po::options_description flags(
       "sync-bridge - the JSON WebSocket sync protocol, over sync.v1 gRPC\n\n"
       "Usage: sync-bridge [flags]\n\n"
@@ -53,7 +54,12 @@ int main(int argc, char** argv) {
       "max-frame-bytes", po::value<std::size_t>(&max_frame)->default_value(max_frame),
       "largest client frame; a larger one closes the socket with 1009")(
       "queue-limit", po::value<std::size_t>(&queue)->default_value(queue),
-      "frames queued per socket before the bridge stops reading from syncd for it")(
+      "frames queued per socket; a client further behind is served from the log once it catches up")(
+      "upstream-token-file", po::value<std::string>(&token_file)->default_value(token_file, "$SYNC_BRIDGE_TOKEN_FILE"),
+      "the bridge's own JWT, when syncd has authentication on: it needs read access to every channel\n"
+      "clients may open (e.g. `syncd token --sub sync-bridge --read '*'`). Re-read whenever a\n"
+      "channel's feed starts, so it can be replaced in place. Clients' tokens are passed through\n"
+      "and checked by syncd on every call made for them.")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"), "debug, info, warn or error");
   po::variables_map vm;
   try {
@@ -91,11 +97,12 @@ int main(int argc, char** argv) {
   }
   bridge::BridgeContext ctx;
   grpc::ChannelArguments args;
-  // Sessions are long-lived streams the bridge resumes itself; gRPC's
-  // per-call retry state would only cost memory on every one of them.
+  // Clients resume with `since` and resend patches themselves (duplicates
+  // are answered `ignored`); gRPC's own retries would only add state.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
-  ctx.stub = std::make_unique<grpc::GenericStub>(ctx.channel);
+  ctx.stub = api::Sync::NewStub(ctx.channel);
+  ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);
   ctx.limits.idle_timeout = std::chrono::seconds(idle);
   ctx.limits.max_frame_bytes = max_frame;
   ctx.limits.queue_messages = queue;

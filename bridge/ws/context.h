@@ -1,8 +1,6 @@
 #pragma once
 // What every socket shares; owned by main(), outlives all sessions.
 
-#include <grpcpp/generic/generic_stub.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -11,16 +9,15 @@
 #include <string>
 
 #include "api/grpc.h"
-#include "ws/broadcast_cache.h"
+#include "upstream/feed.h"
 #include "ws/stats.h"
 
 namespace bridge {
 
 struct BridgeLimits {
   std::size_t max_frame_bytes = 1 << 20;  // larger frames: close 1009
-  std::size_t queue_messages = 1024;      // per socket; beyond it, syncd is not read
+  std::size_t queue_messages = 1024;      // per socket; beyond it, the socket falls behind
   std::chrono::seconds idle_timeout{60};  // client silence (any frame, ping or pong counts)
-  std::chrono::seconds upstream_heartbeat{20};
 };
 
 class WsSession;
@@ -40,9 +37,9 @@ class Sessions {
 
 struct BridgeContext {
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<grpc::GenericStub> stub;  // raw sync.v1.Sync/Session streams (upstream/)
+  std::shared_ptr<api::Sync::Stub> stub;   // unary calls made for sockets (upstream/calls.h)
+  std::unique_ptr<upstream::Feeds> feeds;  // one shared Watch per channel
   Stats stats;
-  BroadcastCache cache;
   Sessions sessions;
   BridgeLimits limits;
   std::atomic<bool> stopping{false};

@@ -2,11 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
 #include "codec/crdt_codec.h"
 #include "codec/json_codec.h"
+#include "upstream/calls.h"
+#include "ws/token_claims.h"
 
 namespace bridge {
 
@@ -16,9 +17,14 @@ namespace net = boost::asio;
 
 namespace {
 
-// How an ended upstream stream reaches the client: an error code for the
-// error frame and a close code. 1013 ("try again later") for anything a
-// retry can fix.
+// Patches taken from the client and not yet answered, before reading from
+// it pauses; and the most one Push carries (syncd allows 1000 and 4 MiB).
+constexpr std::size_t kMaxOutbox = 1000;
+constexpr int kMaxPushPatches = 500;
+constexpr std::size_t kMaxPushBytes = 2 << 20;
+
+// How an ended call reaches the client: an error code for the error frame
+// and a close code. 1013 ("try again later") for anything a retry can fix.
 struct Ending {
   const char* code;
   websocket::close_code close;
@@ -26,17 +32,21 @@ struct Ending {
 
 Ending ending_for(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return {nullptr, websocket::close_code::normal};
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION: return {"invalid_message", websocket::close_code::policy_error};
     case grpc::StatusCode::UNAUTHENTICATED: return {"unauthenticated", websocket::close_code::policy_error};
     case grpc::StatusCode::PERMISSION_DENIED: return {"forbidden", websocket::close_code::policy_error};
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return {"rate_limited", websocket::close_code::try_again_later};
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return {"unavailable", websocket::close_code::going_away};
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::CANCELLED: return {"unavailable", websocket::close_code::try_again_later};
     default: return {"internal", websocket::close_code::internal_error};
   }
+}
+
+std::string bearer(std::string token) {
+  if (token.rfind("Bearer ", 0) == 0) return token;
+  return "Bearer " + token;
 }
 
 }  // namespace
@@ -68,10 +78,16 @@ void Sessions::close_all() {
 }
 
 WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
-    : ctx_(ctx), ws_(std::move(stream)), heartbeat_timer_(ws_.get_executor()), idle_timer_(ws_.get_executor()) {}
+    : ctx_(ctx),
+      ws_(std::move(stream)),
+      idle_timer_(ws_.get_executor()),
+      expiry_timer_(ws_.get_executor()) {}
 
-WsSession::~WsSession() {
-  if (upstream_) upstream_->cancel();
+WsSession::~WsSession() = default;
+
+template <class Fn>
+void WsSession::on_strand(Fn&& fn) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
 }
 
 void WsSession::run(beast::http::request<beast::http::string_body> req, SocketParams params) {
@@ -98,40 +114,377 @@ void WsSession::on_accept(beast::error_code ec) {
   counted_ = true;
   last_heard_ = std::chrono::steady_clock::now();
   watch_idle();
+  do_read();
   if (!params_.error.empty()) {
     send_error("invalid_message", params_.error);
     begin_close(websocket::close_code::policy_error, "bad query");
-    do_read();
     return;
   }
   if (ctx_.stopping) {
     send_error("unavailable", "the bridge is shutting down; reconnect");
     begin_close(websocket::close_code::try_again_later, "shutting down");
-    do_read();
     return;
   }
-  api::OpenChannel open;
-  open.set_channel(params_.channel);
-  open.set_from_version(params_.since);
-  open.set_no_history(params_.head || params_.crdt);  // CRDT clients pull
-  upstream_ = upstream::UpstreamSession::start(*ctx_.stub, open, params_.authorization,
-                                               std::weak_ptr<WsSession>(shared_from_this()));
-  heartbeat_upstream();
-  do_read();
+  if (!params_.authorization.empty()) {
+    // syncd checks the token on the first read below; here we only learn
+    // whom it names and when to close.
+    auto claims = read_claims(params_.authorization);
+    if (claims) subject_ = claims->subject;
+    if (claims && claims->expires) watch_expiry();
+  }
+  seq_ = Sequencer(params_.since);
+  feed_ = ctx_.feeds->subscribe(params_.channel, std::weak_ptr<WsSession>(shared_from_this()));
 }
 
-void WsSession::heartbeat_upstream() {
-  // syncd closes sessions it has not heard from; while the socket is alive
-  // (a client may only answer pings), keep the upstream alive too.
-  heartbeat_timer_.expires_after(ctx_.limits.upstream_heartbeat);
-  heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->closed_) return;
-    api::SessionRequest hb;
-    hb.mutable_heartbeat();
-    (void)self->upstream_->send(std::move(hb));
-    self->heartbeat_upstream();
+// ---- The channel side ------------------------------------------------------
+
+void WsSession::on_feed_ready(std::int64_t) {
+  on_strand([](WsSession& s) {
+    s.ready_ = true;
+    s.read_history();
   });
 }
+
+void WsSession::on_feed_item(upstream::Item item) {
+  on_strand([item = std::move(item)](WsSession& s) mutable { s.on_item(std::move(item)); });
+}
+
+void WsSession::on_feed_done(const grpc::Status& status) {
+  on_strand([status](WsSession& s) {
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      // The bridge's own token, not the client's: nothing the client can fix.
+      s.end_with(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the bridge cannot watch this channel (syncd refused its token); try again later"));
+    } else {
+      s.end_with(status);
+    }
+  });
+}
+
+void WsSession::on_item(upstream::Item item) {
+  if (closing_ || closed_) return;
+  switch (mode_) {
+    case Mode::kJoining:
+      if (buffered_.size() >= ctx_.limits.queue_messages) {
+        // Too much arrives while the log is read: drop it, read the log again.
+        buffered_.clear();
+        reread_ = true;
+      }
+      buffered_.push_back(std::move(item));
+      return;
+    case Mode::kBehind:
+      return;  // read from the log when the client has caught up
+    case Mode::kLive: {
+      std::vector<Sequencer::Out> outs;
+      seq_.patch(std::move(item), outs);
+      emit(outs);
+      if (queue_.size() >= ctx_.limits.queue_messages) mode_ = Mode::kBehind;
+      return;
+    }
+  }
+}
+
+// One step of joining: the head for since=head and /crdt, else a page of
+// the log after the client's version. Waits for the feed's origin (so the
+// log read covers everything the feed will not deliver) and for the
+// client to take what it was sent.
+void WsSession::read_history() {
+  if (!ready_ || reading_history_ || closing_ || closed_ || mode_ != Mode::kJoining) return;
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_write calls again
+  reading_history_ = true;
+  if (first_join_ && (params_.head || params_.crdt)) {
+    api::GetChannelInfoRequest req;
+    req.set_channel(params_.channel);
+    upstream::channel_info(*ctx_.stub, params_.authorization, std::move(req),
+                           [self = shared_from_this()](const grpc::Status& status, api::ChannelInfo&& info) {
+                             self->on_strand([status, info = std::move(info)](WsSession& s) { s.on_info(status, info); });
+                           });
+    return;
+  }
+  api::GetChangesRequest req;
+  req.set_channel(params_.channel);
+  req.set_from_version(seq_.cursor());
+  upstream::get_changes(*ctx_.stub, params_.authorization, std::move(req),
+                        [self = shared_from_this()](const grpc::Status& status, api::GetChangesResponse&& page) {
+                          self->on_strand([status, page = std::move(page)](WsSession& s) mutable {
+                            s.on_page(status, page);
+                          });
+                        });
+}
+
+void WsSession::on_info(const grpc::Status& status, const api::ChannelInfo& info) {
+  reading_history_ = false;
+  if (closing_ || closed_) return;
+  if (!status.ok()) {
+    end_with(status);
+    return;
+  }
+  first_join_ = false;
+  seq_.skip_to(info.head_version());
+  if (params_.crdt) {
+    server_id_ = info.server_id();
+    enqueue(std::make_shared<const std::string>(
+        codec::encode_connected(server_id_, info.head_version(), params_.channel)));
+  } else {
+    // No history, but the client still learns where the channel stands.
+    api::SyncState state;
+    state.set_version(info.head_version());
+    enqueue(std::make_shared<const std::string>(codec::encode_sync_state(state)));
+  }
+  if (reread_) {
+    reread_ = false;
+    read_history();
+  } else {
+    go_live();
+  }
+}
+
+void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& page) {
+  reading_history_ = false;
+  if (closing_ || closed_) return;
+  if (!status.ok()) {
+    end_with(status);
+    return;
+  }
+  bool more = page.has_more();
+  if (!more && reread_) {
+    reread_ = false;
+    more = true;
+  }
+  if (first_join_) {
+    // The client's history, as the protocol's sync_state pages.
+    api::SyncState state;
+    state.set_version(page.version());
+    state.set_has_more(more);
+    state.mutable_patches()->Swap(page.mutable_patches());
+    seq_.skip_to(page.version());
+    enqueue(std::make_shared<const std::string>(codec::encode_sync_state(state)));
+  } else {
+    // Catching up after falling behind: the same frames live delivery sends.
+    std::vector<Sequencer::Out> outs;
+    for (auto& p : *page.mutable_patches()) seq_.patch(upstream::make_item(std::move(p)), outs);
+    emit(outs);
+  }
+  if (more) {
+    read_history();
+  } else {
+    go_live();
+  }
+}
+
+void WsSession::go_live() {
+  first_join_ = false;
+  live_once_ = true;
+  mode_ = Mode::kLive;
+  std::vector<Sequencer::Out> outs;
+  for (auto& item : buffered_) seq_.patch(std::move(item), outs);
+  buffered_.clear();
+  emit(outs);
+  push_next();
+}
+
+WsSession::Frame WsSession::broadcast_frame(const upstream::Item& item) {
+  if (!params_.crdt) return item->frame;
+  if (item->patch.op() != "opaque") return nullptr;  // graph patches mean nothing here
+  google::protobuf::ListValue changes;
+  codec::append_changes(item->patch, &changes);
+  return std::make_shared<const std::string>(
+      codec::encode_crdt_update(changes, item->version, server_id_, params_.channel));
+}
+
+WsSession::Frame WsSession::ack_frame(const api::Ack& ack) {
+  if (!params_.crdt) return std::make_shared<const std::string>(codec::encode_ack(ack));
+  if (ack.status() == api::Ack::REJECTED) {
+    return std::make_shared<const std::string>(codec::encode_error(ack.code(), ack.reason()));
+  }
+  return std::make_shared<const std::string>(
+      codec::encode_crdt_ack(server_id_, ack.server_version(), params_.channel));
+}
+
+void WsSession::emit(std::vector<Sequencer::Out>& outs) {
+  for (auto& out : outs) {
+    Frame frame = out.broadcast ? broadcast_frame(out.broadcast) : ack_frame(out.ack);
+    if (frame) enqueue(std::move(frame));
+  }
+  outs.clear();
+}
+
+// ---- Requests upstream -----------------------------------------------------
+
+void WsSession::submit(api::Patch patch) {
+  outbox_.push_back(std::move(patch));
+  push_next();
+}
+
+// One Push at a time, so the channel stores a socket's patches in the order
+// it sent them; what queues meanwhile goes in the next batch.
+void WsSession::push_next() {
+  if (pushing_ || outbox_.empty() || !live_once_ || closing_ || closed_) return;
+  api::PushRequest req;
+  req.set_channel(params_.channel);
+  std::vector<std::string> ids;
+  std::size_t bytes = 0;
+  while (!outbox_.empty() && req.patches_size() < kMaxPushPatches &&
+         (req.patches_size() == 0 || bytes + outbox_.front().ByteSizeLong() <= kMaxPushBytes)) {
+    bytes += outbox_.front().ByteSizeLong();
+    ids.push_back(outbox_.front().id());
+    seq_.sent(ids.back());
+    *req.add_patches() = std::move(outbox_.front());
+    outbox_.pop_front();
+  }
+  pushing_ = true;
+  upstream::push(*ctx_.stub, params_.authorization, std::move(req),
+                 [self = shared_from_this(), ids = std::move(ids)](const grpc::Status& status,
+                                                                   api::PushResponse&& response) mutable {
+                   self->on_strand([status, response = std::move(response), ids = std::move(ids)](WsSession& s) {
+                     s.on_pushed(status, response, ids);
+                   });
+                 });
+}
+
+void WsSession::on_pushed(const grpc::Status& status, const api::PushResponse& response,
+                          const std::vector<std::string>& ids) {
+  pushing_ = false;
+  std::vector<Sequencer::Out> outs;
+  if (status.ok() && response.acks_size() == static_cast<int>(ids.size())) {
+    for (const auto& ack : response.acks()) seq_.answered(ack, outs);
+  } else if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    // No write access to the channel at all: each patch is refused, as a
+    // patch-level problem (the socket may still read).
+    for (const auto& id : ids) {
+      api::Ack ack;
+      ack.set_patch_id(id);
+      ack.set_status(api::Ack::REJECTED);
+      ack.set_server_version(seq_.cursor());
+      ack.set_code("forbidden");
+      ack.set_reason(status.error_message());
+      seq_.answered(ack, outs);
+    }
+  } else {
+    for (const auto& id : ids) seq_.abandoned(id, outs);
+  }
+  emit(outs);
+  if (!status.ok() && status.error_code() != grpc::StatusCode::PERMISSION_DENIED) {
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      end_with(status);
+      return;
+    }
+    send_error(ending_for(status.error_code()).code,
+               status.error_message() + " (" + std::to_string(ids.size()) +
+                   " patches unanswered; resend them: duplicates are answered `ignored`)");
+  }
+  if (wait_outbox_ && outbox_.size() < kMaxOutbox / 2) {
+    wait_outbox_ = false;
+    maybe_read();
+  }
+  push_next();
+}
+
+// A newer request replaces one not yet started: the client wants the log
+// from its latest position.
+void WsSession::request_sync(std::int64_t from, int limit, bool crdt_pull) {
+  sync_pending_ = true;
+  sync_from_ = std::max<std::int64_t>(from, 0);
+  sync_limit_ = limit;
+  sync_crdt_ = crdt_pull;
+  next_sync();
+}
+
+void WsSession::next_sync() {
+  if (sync_running_ || !sync_pending_ || closing_ || closed_) return;
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_write calls again
+  sync_pending_ = false;
+  sync_running_ = true;
+  api::GetChangesRequest req;
+  req.set_channel(params_.channel);
+  req.set_from_version(sync_from_);
+  req.set_limit(sync_limit_);
+  upstream::get_changes(
+      *ctx_.stub, params_.authorization, std::move(req),
+      [self = shared_from_this()](const grpc::Status& status, api::GetChangesResponse&& page) {
+        self->on_strand([status, page = std::move(page)](WsSession& s) mutable {
+          s.sync_running_ = false;
+          if (s.closing_ || s.closed_) return;
+          if (!status.ok()) {
+            if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return s.end_with(status);
+            return s.send_error(ending_for(status.error_code()).code, status.error_message());
+          }
+          if (!s.sync_crdt_) {
+            api::SyncState state;
+            state.set_version(page.version());
+            state.set_has_more(page.has_more());
+            state.set_requested(true);
+            state.mutable_patches()->Swap(page.mutable_patches());
+            s.enqueue(std::make_shared<const std::string>(codec::encode_sync_state(state)));
+            // The rest follows page by page, unless a newer request replaced it.
+            if (state.has_more() && !s.sync_pending_) {
+              s.sync_pending_ = true;
+              s.sync_from_ = state.version();
+            }
+          } else {
+            // A pull is answered by one update holding every change after it.
+            for (const auto& p : page.patches()) {
+              if (p.op() == "opaque") codec::append_changes(p, &s.pull_changes_);
+            }
+            if (page.has_more() && !s.sync_pending_) {
+              s.sync_pending_ = true;
+              s.sync_from_ = page.version();
+              return s.next_sync();
+            }
+            s.enqueue(std::make_shared<const std::string>(
+                codec::encode_crdt_update(s.pull_changes_, page.version(), s.server_id_, s.params_.channel)));
+            s.pull_changes_.Clear();
+          }
+          s.next_sync();
+        });
+      });
+}
+
+// A new token for this socket: it must name the same subject, and syncd
+// must accept it for the channel; then it replaces the old one.
+void WsSession::refresh(std::string token) {
+  std::string authorization = bearer(std::move(token));
+  auto claims = read_claims(authorization);
+  if (!claims || claims->subject != subject_) {
+    end_with(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "a refreshed token must be a JWT for the same subject as the first"));
+    return;
+  }
+  api::GetChannelInfoRequest req;
+  req.set_channel(params_.channel);
+  upstream::channel_info(*ctx_.stub, authorization, std::move(req),
+                         [self = shared_from_this(), authorization, expires = claims->expires](
+                             const grpc::Status& status, api::ChannelInfo&&) {
+                           self->on_strand([status, authorization, expires](WsSession& s) {
+                             if (!status.ok()) return s.end_with(status);
+                             s.params_.authorization = authorization;
+                             if (expires) {
+                               s.watch_expiry();
+                             } else {
+                               s.expiry_timer_.cancel();
+                             }
+                           });
+                         });
+}
+
+// Closes the socket when its token expires, as syncd closes its own streams.
+void WsSession::watch_expiry() {
+  auto claims = read_claims(params_.authorization);
+  if (!claims || !claims->expires) return;
+  const auto left = *claims->expires - std::chrono::system_clock::now();
+  expiry_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+  expiry_timer_.async_wait([self = shared_from_this(), expires = *claims->expires](beast::error_code ec) {
+    if (ec || self->closing_ || self->closed_) return;  // refreshed, or closed
+    auto now = read_claims(self->params_.authorization);
+    if (now && now->expires && *now->expires > expires) return;  // a refresh raced the timer
+    self->end_with(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                "the token expired; send an auth frame with a new token before the old one "
+                                "expires, or reconnect with a new token"));
+  });
+}
+
+// ---- The client side -------------------------------------------------------
 
 void WsSession::watch_idle() {
   const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.limits.idle_timeout);
@@ -139,7 +492,6 @@ void WsSession::watch_idle() {
   idle_timer_.async_wait([self = shared_from_this(), idle](beast::error_code ec) {
     if (ec || self->closed_) return;
     if (std::chrono::steady_clock::now() - self->last_heard_ > idle) {
-      if (self->upstream_) self->upstream_->cancel();
       self->begin_close(websocket::close_code::normal, "idle: no message within the timeout; send heartbeats");
       return;
     }
@@ -161,177 +513,72 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
   }
   ctx_.stats.message_in();
   last_heard_ = std::chrono::steady_clock::now();
-  bool more = true;
   if (!ws_.got_text()) {
     send_error("invalid_message", "binary frames are not supported; send JSON text frames");
   } else {
     const auto data = buffer_.cdata();
-    more = handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    if (params_.crdt) {
+      handle_crdt_frame(text);
+    } else {
+      handle_frame(text);
+    }
   }
   buffer_.consume(buffer_.size());
   reading_ = false;
-  if (!more) wait_upstream_ = true;
-  if (backlog_.load() >= ctx_.limits.queue_messages) wait_queue_ = true;
+  if (outbox_.size() >= kMaxOutbox) wait_outbox_ = true;
+  if (queue_.size() >= ctx_.limits.queue_messages) wait_queue_ = true;
   maybe_read();
 }
 
 void WsSession::maybe_read() {
-  if (reading_ || wait_upstream_ || wait_queue_) return;
+  if (reading_ || wait_outbox_ || wait_queue_ || closed_) return;
   do_read();
 }
 
-void WsSession::on_upstream_drained() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
-    self->wait_upstream_ = false;
-    self->maybe_read();
-  });
-}
-
-bool WsSession::handle_frame(std::string_view text) {
-  if (params_.crdt) return handle_crdt_frame(text);
+void WsSession::handle_frame(std::string_view text) {
   auto decoded = codec::decode_client_frame(text);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
-    return true;
+    return;
   }
-  if (closing_ || !upstream_) return true;
+  if (closing_ || !feed_) return;
   auto& msg = std::get<codec::ClientMessage>(decoded);
-  api::SessionRequest req;
   if (auto* patch = std::get_if<api::Patch>(&msg)) {
-    *req.mutable_patch() = std::move(*patch);
+    submit(std::move(*patch));
   } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
-    *req.mutable_sync_request() = *sync;
-  } else if (auto* refresh = std::get_if<api::Refresh>(&msg)) {
-    *req.mutable_refresh() = std::move(*refresh);
-  } else {
-    return true;  // a heartbeat: the read itself counted as life
+    request_sync(sync->from_version(), sync->limit(), false);
+  } else if (auto* r = std::get_if<api::Refresh>(&msg)) {
+    refresh(r->token());
   }
-  return upstream_->send(std::move(req));
+  // A heartbeat: the read itself counted as life.
 }
 
-bool WsSession::handle_crdt_frame(std::string_view text) {
+void WsSession::handle_crdt_frame(std::string_view text) {
   auto decoded = codec::decode_crdt_frame(text, params_.channel);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
-    return true;
-  }
-  if (closing_ || !upstream_) return true;
-  api::SessionRequest req;
-  auto& msg = std::get<codec::CrdtMessage>(decoded);
-  if (auto* patch = std::get_if<api::Patch>(&msg)) {
-    *req.mutable_patch() = std::move(*patch);
-  } else {
-    req.mutable_sync_request()->set_from_version(std::get<codec::CrdtPull>(msg).version);
-  }
-  return upstream_->send(std::move(req));
-}
-
-std::shared_ptr<const std::string> WsSession::crdt_frame(const api::SessionResponse& msg) {
-  auto bytes = [](std::string s) { return std::make_shared<const std::string>(std::move(s)); };
-  const std::string& channel = params_.channel;
-  switch (msg.kind_case()) {
-    case api::SessionResponse::kOpened:
-      server_id_ = msg.opened().server_id();
-      return bytes(codec::encode_connected(server_id_, msg.opened().head_version(), channel));
-    case api::SessionResponse::kAck:
-      if (msg.ack().status() == api::Ack::REJECTED) {
-        return bytes(codec::encode_error(msg.ack().code(), msg.ack().reason()));
-      }
-      return bytes(codec::encode_crdt_ack(server_id_, msg.ack().server_version(), channel));
-    case api::SessionResponse::kBroadcast: {
-      if (msg.broadcast().op() != "opaque") return nullptr;  // graph patches mean nothing here
-      google::protobuf::ListValue changes;
-      codec::append_changes(msg.broadcast(), &changes);
-      return bytes(codec::encode_crdt_update(changes, msg.broadcast().server_version(), server_id_, channel));
-    }
-    case api::SessionResponse::kSyncState: {
-      const api::SyncState& page = msg.sync_state();
-      if (!page.requested()) return nullptr;
-      // A pull is answered by one update holding every change after it.
-      for (const auto& p : page.patches()) {
-        if (p.op() == "opaque") codec::append_changes(p, &pull_changes_);
-      }
-      if (page.has_more()) return nullptr;
-      auto frame = bytes(codec::encode_crdt_update(pull_changes_, page.version(), server_id_, channel));
-      pull_changes_.Clear();
-      return frame;
-    }
-    case api::SessionResponse::kError:
-      return bytes(codec::encode_error(msg.error().code(), msg.error().message()));
-    default:
-      return nullptr;
-  }
-}
-
-std::shared_ptr<const std::string> WsSession::json_frame(const api::SessionResponse& msg) {
-  auto bytes = [](std::string s) { return std::make_shared<const std::string>(std::move(s)); };
-  switch (msg.kind_case()) {
-    case api::SessionResponse::kAck:
-      return bytes(codec::encode_ack(msg.ack()));
-    case api::SessionResponse::kBroadcast:  // only if the peek missed it; encode it here
-      return bytes(codec::encode_broadcast(msg.broadcast()));
-    case api::SessionResponse::kSyncState:
-      return bytes(codec::encode_sync_state(msg.sync_state()));
-    case api::SessionResponse::kError:
-      return bytes(codec::encode_error(msg.error().code(), msg.error().message()));
-    default:
-      return nullptr;  // opened, heartbeat: nothing for the client
-  }
-}
-
-bool WsSession::on_upstream_message(const api::SessionResponse& msg) {
-  // On a gRPC thread: encode here, write on the strand.
-  Frame frame = params_.crdt ? crdt_frame(msg) : json_frame(msg);
-  return frame ? deliver(std::move(frame)) : true;
-}
-
-bool WsSession::on_upstream_broadcast(std::int64_t version, std::string_view patch) {
-  if (params_.crdt) {  // rare: decode here
-    api::SessionResponse msg;
-    if (!msg.mutable_broadcast()->ParseFromArray(patch.data(), static_cast<int>(patch.size()))) return true;
-    return on_upstream_message(msg);
-  }
-  Frame frame = ctx_.cache.frame(params_.channel, version, patch);
-  return frame ? deliver(std::move(frame)) : true;
-}
-
-bool WsSession::deliver(Frame frame) {
-  const std::size_t backlog = backlog_.fetch_add(1) + 1;
-  net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    self->enqueue(std::move(frame));
-  });
-  if (backlog < ctx_.limits.queue_messages) return true;
-  upstream_paused_ = true;
-  return false;
-}
-
-void WsSession::on_upstream_done(const grpc::Status& status) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), status] {
-    if (self->closing_ || self->closed_) return;
-    const Ending e = ending_for(status.error_code());
-    if (e.code != nullptr) {
-      std::string message = status.error_message();
-      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("retry") == std::string::npos) {
-        message = "syncd is unavailable (" + message + "); reconnect shortly";
-      }
-      self->send_error(e.code, message);
-    }
-    self->begin_close(e.close, e.code == nullptr ? "done" : e.code);
-  });
-}
-
-void WsSession::enqueue(Frame frame) {
-  if (closed_ || closing_) {
-    backlog_.fetch_sub(1);
     return;
   }
+  if (closing_ || !feed_) return;
+  auto& msg = std::get<codec::CrdtMessage>(decoded);
+  if (auto* patch = std::get_if<api::Patch>(&msg)) {
+    submit(std::move(*patch));
+  } else {
+    request_sync(std::get<codec::CrdtPull>(msg).version, 0, true);
+  }
+}
+
+// ---- Frames to the client --------------------------------------------------
+
+void WsSession::enqueue(Frame frame) {
+  if (closed_ || closing_) return;
   queue_.push_back(std::move(frame));
   if (queue_.size() == 1) do_write();
 }
 
 void WsSession::send_error(std::string_view code, std::string_view message) {
   ctx_.stats.error_sent();
-  backlog_.fetch_add(1);
   enqueue(std::make_shared<const std::string>(codec::encode_error(code, message)));
 }
 
@@ -342,17 +589,21 @@ void WsSession::do_write() {
 
 void WsSession::on_write(beast::error_code ec, std::size_t) {
   queue_.pop_front();
-  backlog_.fetch_sub(1);
   if (ec) {
+    queue_.clear();
     finish();
     return;
   }
   ctx_.stats.message_out();
-  if (backlog_.load() < ctx_.limits.queue_messages / 2) {
-    if (upstream_paused_) {
-      upstream_paused_ = false;
-      upstream_->resume();
+  if (queue_.size() < ctx_.limits.queue_messages / 2) {
+    if (mode_ == Mode::kBehind) {
+      // Caught up with what it was sent: join again from its last version.
+      mode_ = Mode::kJoining;
+      buffered_.clear();
+      reread_ = false;
     }
+    if (mode_ == Mode::kJoining) read_history();
+    next_sync();
     if (wait_queue_) {
       wait_queue_ = false;
       maybe_read();
@@ -366,17 +617,27 @@ void WsSession::on_write(beast::error_code ec, std::size_t) {
   }
 }
 
+void WsSession::end_with(const grpc::Status& status) {
+  if (closing_ || closed_) return;
+  const Ending e = ending_for(status.error_code());
+  std::string message = status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("retry") == std::string::npos &&
+      message.find("try again") == std::string::npos) {
+    message = "syncd is unavailable (" + message + "); reconnect shortly";
+  }
+  send_error(e.code, message);
+  begin_close(e.close, e.code);
+}
+
 void WsSession::close(websocket::close_code code, std::string reason) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-    if (code == websocket::close_code::going_away && self->upstream_) self->upstream_->cancel();
-    self->begin_close(code, reason);
-  });
+  on_strand([code, reason = std::move(reason)](WsSession& s) { s.begin_close(code, reason); });
 }
 
 void WsSession::begin_close(websocket::close_code code, std::string reason) {
   if (closing_ || closed_) return;
   closing_ = true;
   close_reason_ = websocket::close_reason(code, reason);
+  feed_.reset();  // nothing more is sent: stop taking the channel's patches
   if (queue_.empty()) {
     closed_ = true;
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
@@ -385,9 +646,9 @@ void WsSession::begin_close(websocket::close_code code, std::string reason) {
 
 void WsSession::finish() {
   closed_ = true;
-  heartbeat_timer_.cancel();
   idle_timer_.cancel();
-  if (upstream_) upstream_->cancel();
+  expiry_timer_.cancel();
+  feed_.reset();
   if (counted_) {
     counted_ = false;
     ctx_.stats.socket_closed(params_.channel);

@@ -1,13 +1,24 @@
 #pragma once
-// One WebSocket client of the JSON protocol, bridged to one upstream
-// sync.v1 Session.
+// One WebSocket client of the JSON protocol (or the /crdt dialect).
 //
-// Runs on its own strand. Frames from the client are decoded and sent
-// upstream (bad ones are answered with an error frame; the socket stays
-// open). Messages from syncd are encoded on gRPC's thread and written in
-// order through a bounded queue: when it is full, the session stops
-// reading from syncd, which then serves this client from its log once it
-// catches up. Memory per socket stays bounded whatever the client does.
+// The socket reads its channel from the channel's shared feed
+// (upstream/feed.h) and makes unary calls to syncd with its own token:
+// GetChanges for history and sync requests, GetChannelInfo to check a token,
+// Push for its patches, one batch in flight at a time so they commit in the
+// order sent. A Sequencer merges the feed with the Push answers, so the
+// client sees every version once, in order: others' patches as broadcasts,
+// its own as acks.
+//
+// Joining: subscribe to the feed (buffering what it delivers), read the log
+// from `since` until a page says there is no more, then send the buffered
+// items after the last page and go live. A client that does not read its
+// frames falls behind: once its queue is full it stops taking items from the
+// feed and, when the queue has drained, joins again from its last version.
+// So memory per socket stays bounded whatever the client does, and no other
+// socket waits for it.
+//
+// Everything below runs on the socket's strand; feed and gRPC callbacks post
+// to it.
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -16,9 +27,11 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "upstream/upstream_session.h"
+#include "upstream/feed.h"
 #include "ws/context.h"
+#include "ws/sequencer.h"
 
 namespace bridge {
 
@@ -32,7 +45,7 @@ struct SocketParams {
   std::string error;           // a bad query: sent, then the socket closes
 };
 
-class WsSession final : public std::enable_shared_from_this<WsSession>, public upstream::Listener {
+class WsSession final : public std::enable_shared_from_this<WsSession>, public upstream::FeedListener {
  public:
   WsSession(boost::beast::tcp_stream&& stream, BridgeContext& ctx);
   ~WsSession() override;
@@ -41,64 +54,95 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // Thread-safe: sends a close frame once queued frames are written.
   void close(boost::beast::websocket::close_code code, std::string reason);
 
-  bool on_upstream_message(const api::SessionResponse& msg) override;
-  bool on_upstream_broadcast(std::int64_t version, std::string_view patch) override;
-  void on_upstream_done(const grpc::Status& status) override;
-  void on_upstream_drained() override;
+  void on_feed_ready(std::int64_t origin) override;
+  void on_feed_item(upstream::Item item) override;
+  void on_feed_done(const grpc::Status& status) override;
 
  private:
   using Frame = std::shared_ptr<const std::string>;
+  enum class Mode { kJoining, kLive, kBehind };
 
+  // The client side.
   void on_accept(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
-  // Handles a client frame; false when reading must pause (syncd is behind).
-  bool handle_frame(std::string_view text);
-  bool handle_crdt_frame(std::string_view text);
-  // The frame for a message from syncd in each dialect (null: none).
-  std::shared_ptr<const std::string> json_frame(const api::SessionResponse& msg);
-  std::shared_ptr<const std::string> crdt_frame(const api::SessionResponse& msg);
-  // From a gRPC thread: queues `frame` for the strand; false to pause syncd.
-  bool deliver(Frame frame);
-  void enqueue(Frame frame);  // on the strand
-  void send_error(std::string_view code, std::string_view message);  // on the strand
+  void maybe_read();
+  void handle_frame(std::string_view text);
+  void handle_crdt_frame(std::string_view text);
+
+  // The channel side.
+  void read_history();
+  void on_info(const grpc::Status& status, const api::ChannelInfo& info);
+  void on_page(const grpc::Status& status, api::GetChangesResponse& page);
+  void go_live();
+  void on_item(upstream::Item item);
+  void emit(std::vector<Sequencer::Out>& outs);
+  Frame broadcast_frame(const upstream::Item& item);
+  Frame ack_frame(const api::Ack& ack);
+
+  // Requests upstream, with the socket's token.
+  void submit(api::Patch patch);
+  void push_next();
+  void on_pushed(const grpc::Status& status, const api::PushResponse& response, const std::vector<std::string>& ids);
+  void request_sync(std::int64_t from, int limit, bool crdt_pull);
+  void next_sync();
+  void refresh(std::string token);
+  void watch_expiry();
+
+  // Frames to the client.
+  void enqueue(Frame frame);
+  void send_error(std::string_view code, std::string_view message);
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
-  void begin_close(boost::beast::websocket::close_code code, std::string reason);  // on the strand
-  void heartbeat_upstream();
+  void end_with(const grpc::Status& status);  // an error frame for `status`, then close
+  void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void watch_idle();
-  void finish();  // the socket is done: release the upstream
+  void finish();  // the socket is done: leave the feed
+
+  // Posts `fn` to the strand, keeping the session alive.
+  template <class Fn>
+  void on_strand(Fn&& fn);
 
   BridgeContext& ctx_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
-  boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer expiry_timer_;
   std::chrono::steady_clock::time_point last_heard_;  // any frame, pings and pongs too
   SocketParams params_;
-  std::shared_ptr<upstream::UpstreamSession> upstream_;
+  std::string subject_;        // the token's `sub`; a refresh must keep it
+  std::unique_ptr<upstream::Subscription> feed_;
 
-  // Strand-only state.
-  std::deque<Frame> queue_;  // front is being written
-  bool closing_ = false;
-  // Reading from the client pauses while syncd's side is full (resumed by
-  // on_upstream_drained) or while the client is not reading our frames
-  // (resumed as the queue drains): a flood waits in TCP, not in memory.
-  bool wait_upstream_ = false;
-  bool wait_queue_ = false;
-  bool reading_ = false;
-  void maybe_read();
-  bool closed_ = false;
-  bool counted_ = false;
-  boost::beast::websocket::close_reason close_reason_;
+  // The channel side.
+  Mode mode_ = Mode::kJoining;
+  bool ready_ = false;          // the feed has said where it starts
+  bool first_join_ = true;      // history still comes as sync_state pages
+  bool live_once_ = false;      // patches are pushed only once live
+  bool reading_history_ = false;
+  bool reread_ = false;         // items were dropped while joining: read the log once more
+  std::deque<upstream::Item> buffered_;  // feed items while joining
+  Sequencer seq_;
+  std::string server_id_;       // for the /crdt dialect
 
-  // Touched only by on_upstream_message (gRPC delivers one read at a time).
-  std::string server_id_;
+  // Requests upstream.
+  std::deque<api::Patch> outbox_;  // not yet pushed
+  bool pushing_ = false;
+  bool sync_pending_ = false, sync_running_ = false, sync_crdt_ = false;
+  std::int64_t sync_from_ = 0;
+  int sync_limit_ = 0;
   google::protobuf::ListValue pull_changes_;  // a CRDT pull's pages so far
 
-  // Frames handed to the strand and not yet written (any thread).
-  std::atomic<std::size_t> backlog_{0};
-  std::atomic<bool> upstream_paused_{false};
+  // Frames to the client, and reading from it.
+  std::deque<Frame> queue_;  // front is being written
+  bool closing_ = false;
+  bool closed_ = false;
+  bool counted_ = false;
+  bool reading_ = false;
+  // Reading pauses while patches wait to be pushed or while the client does
+  // not read its frames: a flood waits in TCP, not in memory.
+  bool wait_outbox_ = false;
+  bool wait_queue_ = false;
+  boost::beast::websocket::close_reason close_reason_;
 };
 
 }  // namespace bridge

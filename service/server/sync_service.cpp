@@ -56,6 +56,7 @@ void fill_info(const store::ChannelState& state, const engine::Hub& hub, api::Ch
   out->set_patch_count(state.head);  // the log is never compacted
   out->set_connected_clients(hub.subscriber_count(state.channel));
   out->set_conflict_policy(state.conflict_policy);
+  out->set_server_id(state.server_id);
 }
 
 }  // namespace

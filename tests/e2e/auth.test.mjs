@@ -43,7 +43,9 @@ before(async () => {
   writeFileSync(join(dir, 'secret'), 'e2e-secret-' + process.pid);
   db = createDatabase();
   syncd = await startSyncd(db.url, ['--jwt-secret-file', join(dir, 'secret'), '--jwt-leeway', '0']);
-  bridge = await startBridge(syncd.grpcPort);
+  // The bridge's own token: it watches channels for all its sockets.
+  writeFileSync(join(dir, 'bridge-token'), mint('sync-bridge', ['*'], [], 3600));
+  bridge = await startBridge(syncd.grpcPort, ['--upstream-token-file', join(dir, 'bridge-token')]);
 });
 
 after(async () => {
