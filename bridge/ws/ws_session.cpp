@@ -146,7 +146,28 @@ void WsSession::on_feed_ready(std::int64_t) {
 }
 
 void WsSession::on_feed_item(upstream::Item item) {
-  on_strand([item = std::move(item)](WsSession& s) mutable { s.on_item(std::move(item)); });
+  if (skipping_.load(std::memory_order_relaxed)) return;
+  if (posted_.fetch_add(1) >= ctx_.limits.queue_messages) {
+    // The strand is this far behind the feed: stop posting, catch up from the log.
+    posted_.fetch_sub(1);
+    if (!skipping_.exchange(true)) on_strand([](WsSession& s) { s.fell_behind(); });
+    return;
+  }
+  on_strand([item = std::move(item)](WsSession& s) mutable {
+    s.posted_.fetch_sub(1);
+    s.on_item(std::move(item));
+  });
+}
+
+void WsSession::fell_behind() {
+  if (mode_ == Mode::kJoining) {
+    // Still reading the log: read it once more, and keep buffering.
+    buffered_.clear();
+    reread_ = true;
+    skipping_ = false;
+  } else {
+    mode_ = Mode::kBehind;  // on_write rejoins once the queue drains
+  }
 }
 
 void WsSession::on_feed_done(const grpc::Status& status) {
@@ -179,7 +200,10 @@ void WsSession::on_item(upstream::Item item) {
       std::vector<Sequencer::Out> outs;
       seq_.patch(std::move(item), outs);
       emit(outs);
-      if (queue_.size() >= ctx_.limits.queue_messages) mode_ = Mode::kBehind;
+      if (queue_.size() >= ctx_.limits.queue_messages) {
+        mode_ = Mode::kBehind;
+        skipping_ = true;
+      }
       return;
     }
   }
@@ -601,6 +625,7 @@ void WsSession::on_write(beast::error_code ec, std::size_t) {
       mode_ = Mode::kJoining;
       buffered_.clear();
       reread_ = false;
+      skipping_ = false;
     }
     if (mode_ == Mode::kJoining) read_history();
     next_sync();

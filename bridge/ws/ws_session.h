@@ -24,6 +24,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -76,6 +77,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void on_page(const grpc::Status& status, api::GetChangesResponse& page);
   void go_live();
   void on_item(upstream::Item item);
+  void fell_behind();  // the feed outran the strand: items were dropped
   void emit(std::vector<Sequencer::Out>& outs);
   Frame broadcast_frame(const upstream::Item& item);
   Frame ack_frame(const api::Ack& ack);
@@ -143,6 +145,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   bool wait_outbox_ = false;
   bool wait_queue_ = false;
   boost::beast::websocket::close_reason close_reason_;
+
+  // Feed items posted to the strand and not yet run, and whether the feed is
+  // being skipped: together they bound what a slow socket holds (any thread).
+  std::atomic<std::size_t> posted_{0};
+  std::atomic<bool> skipping_{false};
 };
 
 }  // namespace bridge

@@ -156,6 +156,10 @@ test('4 writers and a reader see one gap-free order', async () => {
     await w.waitFor(() => w.versions().length >= n - per, 30000, `writer ${i}'s broadcasts`);
     const mine = w.ofType('patch_response').map((m) => m.payload.serverVersion);
     assert.deepEqual([...w.versions(), ...mine].sort((x, y) => x - y), range(1, n), `writer ${i}`);
+    // And in that order as they arrived: its own acks sit in their versions' places.
+    const arrived = w.messages.filter((m) => m.type === 'patch_broadcast' || m.type === 'patch_response')
+      .map((m) => m.payload.serverVersion);
+    assert.deepEqual(arrived, range(1, n), `writer ${i}: acks and broadcasts in version order`);
   }
 });
 
