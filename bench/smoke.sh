@@ -45,7 +45,7 @@ port="$(port_from "$log" "serving gRPC on port")"
 "$SYNC_BRIDGE_BIN" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" >"$bridge_log" 2>&1 &
 bridge_pid=$!
 bridge_port="$(port_from "$bridge_log" "listening on port")"
-"$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
+"$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 "$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$bridge_port"
 
 # The fan-out baseline: the Node relay under the same load.

@@ -34,6 +34,7 @@ int ingest_anchor(const AnchorOptions& o);
 struct IdleOptions {
   std::string bridge_host = "127.0.0.1";
   int bridge_port = 8080;
+  std::string server = "localhost:50051";  // syncd, for the idle gRPC sessions
   int bridge_pid = 0;
   int syncd_pid = 0;
   int connections = 10000;

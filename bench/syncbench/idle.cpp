@@ -1,13 +1,20 @@
-// syncbench idle: opens N WebSocket connections through sync-bridge (each
-// becomes one upstream gRPC Session in syncd), lets them sit, and reports
-// how much the resident memory of both processes grew per connection.
+// syncbench idle: opens N WebSocket connections through sync-bridge, lets
+// them sit, and reports how much the bridge's resident memory grew per
+// connection; then opens N gRPC Sessions straight to syncd and reports the
+// same for syncd. (The bridge's sockets share one Watch per channel, so
+// they cost syncd almost nothing: the sessions are measured directly.)
 
 #include <cmath>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
+#include <grpcpp/grpcpp.h>
+
+#include "api/grpc.h"
 #include "commands.h"
 #include "report.h"
 #include "ws_conn.h"
@@ -25,6 +32,78 @@ long rss_kib(int pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// One idle Session: opens its channel, then only reads (heartbeats).
+class IdleSession final : public grpc::ClientBidiReactor<api::SessionRequest, api::SessionResponse> {
+ public:
+  IdleSession(api::Sync::Stub& stub, const std::string& channel, std::function<void(bool)> opened)
+      : opened_(std::move(opened)) {
+    open_.mutable_open()->set_channel(channel);
+    open_.mutable_open()->set_no_history(true);
+    stub.async()->Session(&ctx_, this);
+    StartWrite(&open_);
+    StartRead(&in_);
+    StartCall();
+  }
+  void cancel() { ctx_.TryCancel(); }
+  void OnWriteDone(bool) override {}
+  void OnReadDone(bool ok) override {
+    if (opened_) {
+      auto f = std::move(opened_);
+      opened_ = nullptr;
+      f(ok && in_.has_opened());
+    }
+    if (ok) StartRead(&in_);
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  api::SessionRequest open_;
+  api::SessionResponse in_;
+  std::function<void(bool)> opened_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+// Opens `n` idle Sessions to syncd; returns its RSS growth in KiB and the
+// number that opened.
+std::pair<long, int> idle_sessions(const IdleOptions& o) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  auto stub = api::Sync::NewStub(grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args));
+  const long before = rss_kib(o.syncd_pid);
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, opened = 0;
+  std::vector<std::unique_ptr<IdleSession>> sessions;
+  for (int i = 0; i < o.connections; ++i) {
+    sessions.push_back(std::make_unique<IdleSession>(*stub, "idle-" + std::to_string(i % o.channels), [&](bool ok) {
+      std::lock_guard lock(mu);
+      ++answered;
+      if (ok) ++opened;
+      cv.notify_all();
+    }));
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(60), [&] { return answered == o.connections; });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
+  const long after = rss_kib(o.syncd_pid);
+  for (auto& s : sessions) s->cancel();
+  for (auto& s : sessions) s->wait();
+  return {after - before, opened};
 }
 
 }  // namespace
@@ -61,11 +140,17 @@ int idle(const IdleOptions& o) {
   ioc.run_for(std::chrono::milliseconds(o.settle_ms));
   const long bridge1 = rss_kib(o.bridge_pid), syncd1 = rss_kib(o.syncd_pid);
   const double per_ws = ready ? (bridge1 - bridge0) * 1024.0 / ready : 0;
-  const double per_session = ready ? (syncd1 - syncd0) * 1024.0 / ready : 0;
+  for (auto& c : conns) c->close();
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(500));
+  const auto [session_kib, sessions_open] = idle_sessions(o);
+  const double per_session = sessions_open ? session_kib * 1024.0 / sessions_open : 0;
   nlohmann::ordered_json out = {
       {"command", "idle"}, {"connections_open", ready}, {"connections_failed", failed},
       {"bridge_rss_kib", {{"before", bridge0}, {"after", bridge1}}},
-      {"syncd_rss_kib", {{"before", syncd0}, {"after", syncd1}}},
+      {"syncd_rss_kib_with_websockets", {{"before", syncd0}, {"after", syncd1}}},
+      {"grpc_sessions_open", sessions_open},
+      {"syncd_rss_kib_growth_with_sessions", session_kib},
       {"bytes_per_websocket_in_bridge", std::round(per_ws)},
       {"bytes_per_session_in_syncd", std::round(per_session)},
       {"parameters", {{"connections", o.connections}, {"channels", o.channels}, {"settle_ms", o.settle_ms}}},
@@ -74,12 +159,11 @@ int idle(const IdleOptions& o) {
     std::cout << out.dump() << std::endl;
   } else {
     std::cout << "idle: " << ready << " connections open (" << failed << " failed); bridge +" << (bridge1 - bridge0)
-              << " KiB = " << std::llround(per_ws / 1024.0 * 100) / 100.0 << " KiB per WebSocket; syncd +"
-              << (syncd1 - syncd0) << " KiB = " << std::llround(per_session / 1024.0 * 100) / 100.0
-              << " KiB per session\n";
+              << " KiB = " << std::llround(per_ws / 1024.0 * 100) / 100.0 << " KiB per WebSocket (syncd +"
+              << (syncd1 - syncd0) << " KiB meanwhile); " << sessions_open << " gRPC sessions: syncd +" << session_kib
+              << " KiB = " << std::llround(per_session / 1024.0 * 100) / 100.0 << " KiB per session\n";
   }
-  for (auto& c : conns) c->close();
-  return failed == 0 && ready == o.connections ? 0 : 1;
+  return failed == 0 && ready == o.connections && sessions_open == o.connections ? 0 : 1;
 }
 
 }  // namespace syncbench

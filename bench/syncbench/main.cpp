@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
     std::string bridge = "127.0.0.1:8080";
     po::options_description f("Usage: syncbench idle --bridge-pid P --syncd-pid P [flags]\n\nFlags");
     f.add_options()("help,h", "show this help")("bridge", po::value(&bridge)->default_value(bridge), "sync-bridge IP:PORT")(
+        "server", po::value(&o.server)->default_value(o.server), "syncd, for the idle gRPC sessions")(
         "bridge-pid", po::value(&o.bridge_pid), "sync-bridge's process id (on this machine)")(
         "syncd-pid", po::value(&o.syncd_pid), "syncd's process id (on this machine)")(
         "connections", po::value(&o.connections)->default_value(o.connections), "idle WebSockets")(

@@ -17,7 +17,7 @@
 // Not thread-safe: one socket's strand owns it.
 
 #include <cstdint>
-#include <deque>
+#include <boost/container/deque.hpp>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -65,7 +65,7 @@ class Sequencer {
   std::unordered_map<std::string, int> sent_;   // ids in flight, with a count
   std::size_t in_flight_ = 0;
   std::map<std::int64_t, api::Ack> parked_;     // accepted acks ahead of the cursor
-  std::deque<upstream::Item> held_;             // from the first patch that may be ours
+  boost::container::deque<upstream::Item> held_;             // from the first patch that may be ours
 };
 
 }  // namespace bridge
