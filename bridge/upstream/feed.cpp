@@ -235,11 +235,6 @@ void Feeds::leave(const std::shared_ptr<ChannelFeed>& feed, std::uint64_t id) {
   if (auto it = feeds_.find(feed->channel()); it != feeds_.end() && it->second == feed) feeds_.erase(it);
 }
 
-std::size_t Feeds::active() const {
-  std::lock_guard lock(mu_);
-  return feeds_.size();
-}
-
 std::string Feeds::authorization() const {
   if (token_file_.empty()) return {};
   std::ifstream in(token_file_);

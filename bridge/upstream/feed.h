@@ -79,8 +79,6 @@ class Feeds {
 
   std::unique_ptr<Subscription> subscribe(const std::string& channel, std::weak_ptr<FeedListener> listener);
 
-  std::size_t active() const;  // channels with a feed
-
  private:
   friend class Subscription;
   void leave(const std::shared_ptr<ChannelFeed>& feed, std::uint64_t id);
@@ -88,7 +86,7 @@ class Feeds {
 
   std::shared_ptr<api::Sync::Stub> stub_;
   const std::string token_file_;
-  mutable std::mutex mu_;  // taken before any feed's own lock
+  std::mutex mu_;  // taken before any feed's own lock
   std::map<std::string, std::shared_ptr<ChannelFeed>> feeds_;  // guarded by mu_
   std::uint64_t next_id_ = 1;                                  // guarded by mu_
 };
