@@ -17,7 +17,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +24,7 @@
 #include <string>
 #include <unordered_map>
 
+#include <boost/container/deque.hpp>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
@@ -128,8 +128,9 @@ class ChannelStream final : public engine::Subscriber,
   Writer* writer_;                      // null after detach()
   // Encoded messages; the front is in flight while writing_. A live
   // broadcast's bytes are shared by every subscriber of the channel (encoded
-  // once per patch by the committer).
-  std::deque<grpc::ByteBuffer> queue_;
+  // once per patch by the committer). Boost's deque allocates nothing
+  // while empty (std::deque takes ~600 B up front), which idle sessions are.
+  boost::container::deque<grpc::ByteBuffer> queue_;
   bool writing_ = false;
   Mode mode_ = Mode::kPending;
   engine::Cursor cursor_{0};
