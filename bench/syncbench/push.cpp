@@ -3,15 +3,23 @@
 // patches/s and ack latency (send -> ack). Checks that every patch was
 // accepted and that each channel's versions are gap-free. Run it on
 // channels nothing else writes during the run.
+//
+// The streams are callback reactors on raw bytes: only acks are decoded;
+// the other streams' broadcasts are skipped unread. The load generator
+// shares the machine with syncd and PostgreSQL, so what it spends per
+// message is taken from what it measures.
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <set>
 #include <unordered_map>
 
 #include "api/grpc.h"
@@ -21,15 +29,195 @@
 namespace syncbench {
 namespace {
 
-struct Stream {
-  std::string channel;
-  std::mutex mu;
-  std::condition_variable cv;
-  int in_flight = 0;
-  std::unordered_map<std::string, Clock::time_point> sent;  // patch id -> send time
+using google::protobuf::internal::WireFormatLite;
+
+grpc::ByteBuffer encode(const google::protobuf::Message& msg) {
+  grpc::Slice slice(msg.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// The ack in an encoded SessionResponse, if it holds one.
+bool find_ack(const grpc::ByteBuffer& buffer, std::string* scratch, api::Ack* ack) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  scratch->clear();
+  for (const auto& s : slices) scratch->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(scratch->data()),
+                                            static_cast<int>(scratch->size()));
+  constexpr std::uint32_t kAckTag =
+      WireFormatLite::MakeTag(api::SessionResponse::kAckFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  while (std::uint32_t tag = in.ReadTag()) {
+    if (tag != kAckTag) {
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+      continue;
+    }
+    std::uint32_t len;
+    const void* data;
+    int size;
+    if (!in.ReadVarint32(&len) || !in.GetDirectBufferPointer(&data, &size) || size < static_cast<int>(len)) return false;
+    return ack->ParseFromArray(data, static_cast<int>(len));
+  }
+  return false;
+}
+
+// One Session stream. Writes go out one at a time from a queue; patches are
+// made while fewer than `window` are unacknowledged: as fast as acks return,
+// or, with a rate, when the scheduler says one is due.
+class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  PushStream(grpc::GenericStub& stub, std::string channel, std::string id_prefix, int window, bool paced,
+             const std::atomic<bool>& measuring)
+      : channel(std::move(channel)), id_prefix_(std::move(id_prefix)), window_(window), paced_(paced),
+        measuring_(measuring) {
+    api::SessionRequest open;
+    open.mutable_open()->set_channel(this->channel);
+    open.mutable_open()->set_no_history(true);
+    api::Patch* p = request_.mutable_patch();
+    p->set_client_id("syncbench");
+    p->set_op("create_node");
+    (*p->mutable_data()->mutable_fields())["label"].set_string_value("Bench");
+    stub.PrepareBidiStreamingCall(&ctx_, "/sync.v1.Sync/Session", {}, this);
+    std::lock_guard lock(mu_);
+    writes_.push_back(encode(open));
+    writing_ = true;
+    StartWrite(&writes_.front());
+    StartRead(&in_);
+    if (!paced_) make_patches();
+    StartCall();
+  }
+
+  // With a rate: one more patch is due at `due` (latency counts from then).
+  void owe(Clock::time_point due) {
+    std::lock_guard lock(mu_);
+    owed_.push_back(due);
+    make_patches();
+    write_next();
+  }
+
+  // No more patches; the stream ends once every sent patch is answered.
+  void stop() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    maybe_close();
+  }
+
+  // Waits for the end of the call (cancelling it after `timeout`).
+  void wait(std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!done_cv_.wait_for(lock, timeout, [&] { return done_; })) {
+      ctx_.TryCancel();
+      done_cv_.wait(lock, [&] { return done_; });
+    }
+  }
+
+  const std::string channel;
+  // Read after wait().
   Latencies latencies;
   std::vector<std::int64_t> versions;
   std::int64_t accepted = 0, other = 0, counted = 0;
+  bool failed = false;
+
+ private:
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writes_.pop_front();
+    writing_ = false;
+    if (!ok) {
+      failed = true;
+      return;
+    }
+    write_next();
+    maybe_close();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    api::Ack ack;
+    const bool is_ack = find_ack(in_, &scratch_, &ack);
+    const Clock::time_point now = Clock::now();
+    {
+      std::lock_guard lock(mu_);
+      if (is_ack) answered(ack, now);
+    }
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+  void answered(const api::Ack& ack, Clock::time_point now) {  // requires mu_
+    auto it = sent_.find(ack.patch_id());
+    if (it == sent_.end()) return;
+    if (measuring_) {
+      latencies.add(now - it->second);
+      ++counted;
+    }
+    sent_.erase(it);
+    if (ack.status() == api::Ack::ACCEPTED) {
+      ++accepted;
+      versions.push_back(ack.server_version());
+    } else {
+      ++other;
+    }
+    --in_flight_;
+    make_patches();
+    write_next();
+    maybe_close();
+  }
+
+  void make_patches() {  // requires mu_
+    while (!stopping_ && in_flight_ < window_ && (!paced_ || !owed_.empty())) {
+      const std::string id = id_prefix_ + std::to_string(next_++);
+      api::Patch* p = request_.mutable_patch();
+      p->set_id(id);
+      p->set_node_id(id);
+      if (paced_) {
+        sent_[id] = owed_.front();
+        owed_.pop_front();
+      } else {
+        sent_[id] = Clock::now();
+      }
+      ++in_flight_;
+      writes_.push_back(encode(request_));
+    }
+  }
+
+  void write_next() {  // requires mu_
+    if (writing_ || writes_.empty() || failed) return;
+    writing_ = true;
+    StartWrite(&writes_.front());
+  }
+
+  void maybe_close() {  // requires mu_
+    if (stopping_ && !closed_ && in_flight_ == 0 && !writing_ && writes_.empty()) {
+      closed_ = true;
+      StartWritesDone();
+    }
+  }
+
+  const std::string id_prefix_;
+  const int window_;
+  const bool paced_;
+  const std::atomic<bool>& measuring_;
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer in_;   // the read in flight
+  std::string scratch_;   // only touched by OnReadDone (reads are serial)
+  api::SessionRequest request_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::deque<grpc::ByteBuffer> writes_;  // the front is in flight while writing_
+  std::deque<Clock::time_point> owed_;   // due times of patches not yet made
+  std::unordered_map<std::string, Clock::time_point> sent_;  // patch id -> send time
+  std::int64_t next_ = 0;
+  int in_flight_ = 0;
+  bool writing_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+  bool done_ = false;
 };
 
 }  // namespace
@@ -38,91 +226,34 @@ int push(const PushOptions& o) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // A few connections, as many clients would have.
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
   for (int i = 0; i < std::min(o.streams, 8); ++i) {
     args.SetInt("syncbench.connection", i);  // distinct args: distinct connections
-    channels.push_back(grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args));
+    stubs.push_back(std::make_unique<grpc::GenericStub>(
+        grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args)));
   }
   const std::string run_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  std::atomic<bool> stop{false};
   std::atomic<bool> measuring{false};
-  std::vector<std::unique_ptr<Stream>> streams;
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<PushStream>> streams;
   for (int s = 0; s < o.streams; ++s) {
-    auto st = std::make_unique<Stream>();
-    st->channel = o.channel_prefix + std::to_string(s % o.channels);
-    streams.push_back(std::move(st));
+    streams.push_back(std::make_unique<PushStream>(*stubs[s % stubs.size()], o.channel_prefix + std::to_string(s % o.channels),
+                                                   run_id + "-" + std::to_string(s) + "-", o.window, o.rate > 0,
+                                                   measuring));
   }
-  std::atomic<int> failed{0};
-  for (int s = 0; s < o.streams; ++s) {
-    threads.emplace_back([&, s] {
-      Stream& st = *streams[s];
-      auto stub = api::Sync::NewStub(channels[s % channels.size()]);
-      grpc::ClientContext ctx;
-      auto stream = stub->Session(&ctx);
-      api::SessionRequest open;
-      open.mutable_open()->set_channel(st.channel);
-      open.mutable_open()->set_no_history(true);
-      stream->Write(open);
-      std::thread reader([&] {
-        api::SessionResponse msg;
-        while (stream->Read(&msg)) {
-          if (!msg.has_ack()) continue;
-          const Clock::time_point now = Clock::now();
-          std::lock_guard lock(st.mu);
-          auto it = st.sent.find(msg.ack().patch_id());
-          if (it == st.sent.end()) continue;
-          if (measuring) {
-            st.latencies.add(now - it->second);
-            ++st.counted;
-          }
-          st.sent.erase(it);
-          if (msg.ack().status() == api::Ack::ACCEPTED) {
-            ++st.accepted;
-            st.versions.push_back(msg.ack().server_version());
-          } else {
-            ++st.other;
-          }
-          --st.in_flight;
-          st.cv.notify_one();
-        }
-      });
-      api::SessionRequest req;
-      api::Patch* p = req.mutable_patch();
-      p->set_client_id("syncbench");
-      p->set_op("create_node");
-      (*p->mutable_data()->mutable_fields())["label"].set_string_value("Bench");
-      // With --rate, patch i of this stream is due at start + i * interval
-      // (streams staggered); its latency counts from then, so a stall that
-      // delays sending is measured, not hidden.
-      const auto interval = std::chrono::duration<double>(o.rate > 0 ? o.streams / o.rate : 0);
-      const auto start = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval * s / o.streams);
-      for (std::int64_t i = 0; !stop; ++i) {
-        const auto due = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
-        if (o.rate > 0) std::this_thread::sleep_until(due);
-        {
-          std::unique_lock lock(st.mu);
-          st.cv.wait(lock, [&] { return st.in_flight < o.window || stop; });
-          if (stop) break;
-          ++st.in_flight;
-          const std::string id = run_id + "-" + std::to_string(s) + "-" + std::to_string(i);
-          p->set_id(id);
-          p->set_node_id(id);
-          st.sent[id] = o.rate > 0 ? due : Clock::now();
-        }
-        if (!stream->Write(req)) {
-          failed++;
-          break;
-        }
+  // With --rate, patch k overall is due at start + k / rate, on stream
+  // k % streams; its latency counts from then, so a stall that delays
+  // sending is measured, not hidden.
+  std::atomic<bool> stop{false};
+  std::thread scheduler;
+  if (o.rate > 0) {
+    scheduler = std::thread([&] {
+      const auto start = Clock::now();
+      const auto interval = std::chrono::duration<double>(1.0 / o.rate);
+      for (std::int64_t k = 0; !stop; ++k) {
+        const auto due = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k));
+        std::this_thread::sleep_until(due);
+        streams[k % streams.size()]->owe(due);
       }
-      // Let the last acks arrive, then end the stream.
-      {
-        std::unique_lock lock(st.mu);
-        st.cv.wait_for(lock, std::chrono::seconds(30), [&] { return st.in_flight == 0; });
-      }
-      stream->WritesDone();
-      reader.join();
-      (void)stream->Finish();
     });
   }
   std::this_thread::sleep_for(o.warmup);
@@ -132,8 +263,12 @@ int push(const PushOptions& o) {
   measuring = false;
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   stop = true;
-  for (auto& st : streams) st->cv.notify_all();
-  for (auto& t : threads) t.join();
+  if (scheduler.joinable()) scheduler.join();
+  for (auto& st : streams) st->stop();
+  // Let the last acks arrive.
+  for (auto& st : streams) st->wait(std::chrono::seconds(30));
+  int failed = 0;
+  for (auto& st : streams) failed += st->failed;
 
   Latencies all;
   std::int64_t counted = 0, accepted = 0, other = 0;

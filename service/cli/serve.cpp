@@ -59,6 +59,8 @@ int serve(int argc, char** argv) {
       "HOST:PORT for HTTP (GET /healthz)")(
       "read-threads", po::value<int>(&o.read_threads)->default_value(o.read_threads),
       "threads (and database connections) reading the log")(
+      "commit-threads", po::value<int>(&o.committer.connections)->default_value(o.committer.connections),
+      "threads (and database connections) committing patches; each channel always uses the same one")(
       "max-patch-bytes", po::value<std::size_t>(&o.limits.max_patch_bytes)->default_value(o.limits.max_patch_bytes),
       "largest patch accepted, encoded; larger ones are rejected `too_large`")(
       "max-data-depth", po::value<int>(&o.limits.max_data_depth)->default_value(o.limits.max_data_depth),
@@ -110,9 +112,9 @@ int serve(int argc, char** argv) {
     std::cerr << "syncd serve: no database; pass --database-url or set DATABASE_URL\n";
     return 2;
   }
-  if (o.read_threads < 1 || idle_seconds < 0 || heartbeat_seconds < 1 || o.stream.page_patches < 1 ||
+  if (o.read_threads < 1 || o.committer.connections < 1 || idle_seconds < 0 || heartbeat_seconds < 1 || o.stream.page_patches < 1 ||
       o.limits.max_patch_bytes < 256 || o.committer.max_batch < 1 || o.limits.max_data_depth < 1) {
-    std::cerr << "syncd serve: --read-threads, --heartbeat-interval, --page-size and --max-batch "
+    std::cerr << "syncd serve: --read-threads, --commit-threads, --heartbeat-interval, --page-size and --max-batch "
                  "must be >= 1, --max-patch-bytes >= 256, --idle-timeout >= 0\n";
     return 2;
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace syncd::engine {
@@ -15,17 +16,25 @@ api::Ack refused(const api::Patch& patch, const std::string& code, const std::st
   return ack;
 }
 
-Committer::Committer(std::unique_ptr<store::ChangeLog> log, Hub& hub, CommitterOptions options)
-    : options_(options), log_(std::move(log)), hub_(hub), thread_([this] { run(); }) {}
+Committer::Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options)
+    : options_(options), hub_(hub) {
+  for (int i = 0; i < std::max(options_.connections, 1); ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->log = factory();
+    shards_.push_back(std::move(shard));
+  }
+  for (auto& shard : shards_) shard->thread = std::thread([this, s = shard.get()] { run(*s); });
+}
 
 Committer::~Committer() { stop(); }
 
 void Committer::submit(store::Submission submission, std::uint64_t origin, Done done) {
+  Shard& shard = *shards_[std::hash<std::string>{}(submission.channel) % shards_.size()];
   {
-    std::lock_guard lock(mu_);
-    if (!stopping_ && queue_.size() < options_.max_queue) {
-      queue_.push_back(Item{std::move(submission), origin, std::move(done)});
-      wake_.notify_one();
+    std::lock_guard lock(shard.mu);
+    if (!shard.stopping && shard.queue.size() < options_.max_queue) {
+      shard.queue.push_back(Item{std::move(submission), origin, std::move(done)});
+      shard.wake.notify_one();
       return;
     }
   }
@@ -34,41 +43,42 @@ void Committer::submit(store::Submission submission, std::uint64_t origin, Done 
 }
 
 void Committer::stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    wake_.notify_one();
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    shard->stopping = true;
+    shard->wake.notify_one();
   }
-  if (thread_.joinable()) thread_.join();
+  for (auto& shard : shards_) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
 }
 
-void Committer::run() {
+void Committer::run(Shard& shard) {
   std::vector<Item> batch;
   for (;;) {
     {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything is answered
-      const std::size_t n = std::min(queue_.size(), options_.max_batch);
+      std::unique_lock lock(shard.mu);
+      shard.wake.wait(lock, [&] { return shard.stopping || !shard.queue.empty(); });
+      if (shard.queue.empty()) return;  // stopping, and everything is answered
+      const std::size_t n = std::min(shard.queue.size(), options_.max_batch);
       batch.clear();
       for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        batch.push_back(std::move(shard.queue.front()));
+        shard.queue.pop_front();
       }
     }
-    commit(batch);
+    commit(*shard.log, batch);
   }
 }
 
-void Committer::commit(std::vector<Item>& items) {
+void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
   std::vector<store::Submission> subs;
   subs.reserve(items.size());
   for (Item& item : items) subs.push_back(std::move(item.submission));
 
   absl::StatusOr<store::CommitResult> result;
   for (int attempt = 1;; ++attempt) {
-    result = log_->commit(subs);
+    result = log.commit(subs);
     if (result.ok() || !absl::IsUnavailable(result.status()) || attempt >= options_.max_attempts) {
       break;
     }

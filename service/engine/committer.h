@@ -1,11 +1,16 @@
 #pragma once
-// Group commit: one thread turns queued patches into transactions.
+// Group commit: committer threads turn queued patches into transactions.
 //
-// While a transaction commits, new patches queue up; when it ends, the
-// thread takes everything queued (up to max_batch, across channels) into
-// the next one. Batches grow with load and commit latency alone, with no
-// timer. After COMMIT the thread answers every submission and publishes the
-// accepted patches to the hub in version order.
+// Channels are spread over `connections` shards by name; each shard is one
+// thread with its own database connection and queue, and a channel always
+// goes to the same shard, so its patches commit in the order submitted.
+// While a shard's transaction commits, new patches queue up; when it ends,
+// the thread takes everything queued (up to max_batch, across its channels)
+// into the next one. Batches grow with load and commit latency alone, with
+// no timer. After COMMIT the thread answers every submission and publishes
+// the accepted patches to the hub in version order. Shards touch disjoint
+// channel rows, so their transactions never wait on each other, and
+// PostgreSQL flushes their commits together.
 
 #include <condition_variable>
 #include <cstdint>
@@ -22,8 +27,9 @@
 namespace syncd::engine {
 
 struct CommitterOptions {
+  int connections = 2;             // shards: threads, each with its own connection
   std::size_t max_batch = 2000;    // submissions per transaction
-  std::size_t max_queue = 100000;  // beyond this, submissions are refused at once
+  std::size_t max_queue = 100000;  // per shard; beyond it, submissions are refused at once
   int max_attempts = 3;            // for a batch that failed with nothing stored
 };
 
@@ -34,11 +40,11 @@ class Committer {
   // COMMIT): the client must resend the patch to learn it.
   using Done = std::function<void(const api::Ack& ack, const absl::Status& status)>;
 
-  Committer(std::unique_ptr<store::ChangeLog> log, Hub& hub, CommitterOptions options);
+  Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options);
   ~Committer();  // stop()
 
-  // Thread-safe; never blocks on the database. `done` runs on the committer
-  // thread. `origin` is the subscriber that must not get the patch back.
+  // Thread-safe; never blocks on the database. `done` runs on the channel's
+  // committer thread. `origin` is the subscriber that must not get the patch back.
   void submit(store::Submission submission, std::uint64_t origin, Done done);
 
   // Commits what is queued, answers it, then stops the thread. Later
@@ -51,18 +57,20 @@ class Committer {
     std::uint64_t origin;
     Done done;
   };
-  void run();
-  void commit(std::vector<Item>& items);
+  struct Shard {
+    std::unique_ptr<store::ChangeLog> log;  // used by the shard's thread only
+    std::mutex mu;
+    std::condition_variable wake;
+    std::deque<Item> queue;  // guarded by mu
+    bool stopping = false;   // guarded by mu
+    std::thread thread;
+  };
+  void run(Shard& shard);
+  void commit(store::ChangeLog& log, std::vector<Item>& items);
 
   const CommitterOptions options_;
-  std::unique_ptr<store::ChangeLog> log_;  // used by the committer thread only
   Hub& hub_;
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Item> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  std::thread thread_;
+  std::vector<std::unique_ptr<Shard>> shards_;
 };
 
 // An ack that says the patch was refused before it reached the database.

@@ -34,7 +34,7 @@ class Subscriber {
  public:
   virtual ~Subscriber() = default;
   // Consecutive committed patches of the channel, in version order.
-  // Runs on the committer thread: must not block.
+  // Runs on the channel's committer thread: must not block.
   virtual void on_commit(const std::vector<Published>& patches) = 0;
   // Another instance committed up to `head`. Must not block.
   virtual void on_remote_head(std::int64_t head) = 0;

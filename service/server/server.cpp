@@ -81,7 +81,7 @@ absl::Status Server::start() {
   if (!verifier.ok()) return verifier.status();
   d.verifier = *std::move(verifier);
   d.limiter = std::make_unique<auth::RateLimiter>(d.options.rate);
-  d.committer = std::make_unique<engine::Committer>(d.factory()(), d.hub, d.options.committer);
+  d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
   d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,

@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
     return reactor;
   }
 
-  // Acks arrive on the committer thread; the last one finishes the call.
+  // Acks arrive on the channel's committer thread; the last one finishes the call.
   struct Pending {
     std::mutex mu;
     int outstanding;
