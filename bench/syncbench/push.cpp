@@ -246,13 +246,18 @@ int push(const PushOptions& o) {
   std::atomic<bool> stop{false};
   std::thread scheduler;
   if (o.rate > 0) {
+    // It wakes every 200 µs and hands out every patch due by then: a sleep
+    // per patch would cap the rate near 1 / (the kernel's timer slack).
     scheduler = std::thread([&] {
       const auto start = Clock::now();
       const auto interval = std::chrono::duration<double>(1.0 / o.rate);
-      for (std::int64_t k = 0; !stop; ++k) {
-        const auto due = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k));
-        std::this_thread::sleep_until(due);
-        streams[k % streams.size()]->owe(due);
+      const auto due = [&](std::int64_t k) {
+        return start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k));
+      };
+      std::int64_t k = 0;
+      while (!stop) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        for (const auto now = Clock::now(); due(k) <= now; ++k) streams[k % streams.size()]->owe(due(k));
       }
     });
   }
