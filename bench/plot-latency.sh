@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ack latency against offered load for `syncbench push`, as a PNG.
 #
-#   bench/plot-latency.sh [RATE ...]      (default 500 1000 ... 6000 patches/s)
+#   bench/plot-latency.sh [RATE ...]      (default 1000 2000 ... 24000 patches/s)
 #
 # Runs `syncbench push --rate R --json` once per rate against a running syncd
 # ($SYNC_SERVER, default localhost:50051; scripts/up starts one), writes the
@@ -15,7 +15,7 @@ ensure_packages gnuplot-nox
 BENCH="${SYNCBENCH_BIN:-$ROOT/build/bench/syncbench}"
 [ -x "$BENCH" ] || { echo "plot-latency: build first (scripts/up or cmake --build build): $BENCH is missing" >&2; exit 1; }
 rates=("$@")
-[ ${#rates[@]} -gt 0 ] || rates=(500 1000 2000 3000 4000 5000 6000)
+[ ${#rates[@]} -gt 0 ] || rates=(1000 2000 4000 6000 8000 10000 12000 14000 16000 20000 24000)
 data="$ROOT/build/bench/push-latency.tsv"
 png="$ROOT/bench/push-latency.png"
 run="$(date +%s)"
