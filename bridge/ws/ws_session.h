@@ -33,6 +33,7 @@
 #include "upstream/feed.h"
 #include "ws/context.h"
 #include "ws/sequencer.h"
+#include "ws/coalescing_stream.h"
 
 namespace bridge {
 
@@ -106,7 +107,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void on_strand(Fn&& fn);
 
   BridgeContext& ctx_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<CoalescingStream> ws_;
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer expiry_timer_;
