@@ -147,16 +147,28 @@ void WsSession::on_feed_ready(std::int64_t) {
 
 void WsSession::on_feed_item(upstream::Item item) {
   if (skipping_.load(std::memory_order_relaxed)) return;
-  if (posted_.fetch_add(1) >= ctx_.limits.queue_messages) {
-    // The strand is this far behind the feed: stop posting, catch up from the log.
-    posted_.fetch_sub(1);
-    if (!skipping_.exchange(true)) on_strand([](WsSession& s) { s.fell_behind(); });
-    return;
+  bool first;
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (inbox_.size() >= ctx_.limits.queue_messages) {
+      // The strand is this far behind the feed: stop taking it, catch up from the log.
+      inbox_.clear();
+      if (!skipping_.exchange(true)) on_strand([](WsSession& s) { s.fell_behind(); });
+      return;
+    }
+    first = inbox_.empty();
+    inbox_.push_back(std::move(item));
   }
-  on_strand([item = std::move(item)](WsSession& s) mutable {
-    s.posted_.fetch_sub(1);
-    s.on_item(std::move(item));
-  });
+  if (first) on_strand([](WsSession& s) { s.take_inbox(); });
+}
+
+void WsSession::take_inbox() {
+  boost::container::deque<upstream::Item> items;
+  {
+    std::lock_guard lock(inbox_mu_);
+    items.swap(inbox_);
+  }
+  for (auto& item : items) on_item(std::move(item));
 }
 
 void WsSession::fell_behind() {
@@ -166,8 +178,20 @@ void WsSession::fell_behind() {
     reread_ = true;
     skipping_ = false;
   } else {
-    mode_ = Mode::kBehind;  // on_write rejoins once the queue drains
+    mode_ = Mode::kBehind;
+    rejoin_if_drained();  // else on_write does, once the queue drains
   }
+}
+
+// A socket behind the feed joins again from its last version once its
+// client has taken most of what it was sent.
+void WsSession::rejoin_if_drained() {
+  if (mode_ != Mode::kBehind || queue_.size() >= ctx_.limits.queue_messages / 2) return;
+  mode_ = Mode::kJoining;
+  buffered_.clear();
+  reread_ = false;
+  skipping_ = false;
+  read_history();
 }
 
 void WsSession::on_feed_done(const grpc::Status& status) {
@@ -620,13 +644,7 @@ void WsSession::on_write(beast::error_code ec, std::size_t) {
   }
   ctx_.stats.message_out();
   if (queue_.size() < ctx_.limits.queue_messages / 2) {
-    if (mode_ == Mode::kBehind) {
-      // Caught up with what it was sent: join again from its last version.
-      mode_ = Mode::kJoining;
-      buffered_.clear();
-      reread_ = false;
-      skipping_ = false;
-    }
+    rejoin_if_drained();
     if (mode_ == Mode::kJoining) read_history();
     next_sync();
     if (wait_queue_) {

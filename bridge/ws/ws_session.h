@@ -27,6 +27,7 @@
 #include <atomic>
 #include <boost/container/deque.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -77,8 +78,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void on_info(const grpc::Status& status, const api::ChannelInfo& info);
   void on_page(const grpc::Status& status, api::GetChangesResponse& page);
   void go_live();
+  void take_inbox();  // on the strand: every item the feed handed over
   void on_item(upstream::Item item);
   void fell_behind();  // the feed outran the strand: items were dropped
+  void rejoin_if_drained();
   void emit(std::vector<Sequencer::Out>& outs);
   Frame broadcast_frame(const upstream::Item& item);
   Frame ack_frame(const api::Ack& ack);
@@ -148,9 +151,13 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   bool wait_queue_ = false;
   boost::beast::websocket::close_reason close_reason_;
 
-  // Feed items posted to the strand and not yet run, and whether the feed is
-  // being skipped: together they bound what a slow socket holds (any thread).
-  std::atomic<std::size_t> posted_{0};
+  // Feed items handed over by the feed's thread, not yet taken by the
+  // strand. One post drains all of them: under load a socket costs one
+  // post per batch, not per patch. At queue_messages items the socket
+  // stops taking the feed (skipping_) and later catches up from the log, so
+  // a slow socket holds a bounded number.
+  std::mutex inbox_mu_;
+  boost::container::deque<upstream::Item> inbox_;  // guarded by inbox_mu_
   std::atomic<bool> skipping_{false};
 };
 
