@@ -50,18 +50,23 @@ void write_chain(CoalescingStream& s, int i, int n, std::size_t size, int* compl
   });
 }
 
+// Reads chunks 0..n-1 as the peer, running the writer meanwhile.
+void expect_chunks_read(Pair& p, int n, std::size_t size) {
+  std::string expected;
+  for (int i = 0; i < n; ++i) expected += chunk(i, size);
+  std::string got(expected.size(), '\0');
+  net::async_read(p.reader, net::buffer(got), [](boost::beast::error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  p.io.run();
+  EXPECT_TRUE(got == expected) << "bytes differ from what was written";
+}
+
 TEST(CoalescingStream, EveryByteArrivesInOrder) {
   Pair p;
   constexpr int kChunks = 5000;
   int completed = 0;
   write_chain(*p.writer, 0, kChunks, 100, &completed);
-  std::string expected;
-  for (int i = 0; i < kChunks; ++i) expected += chunk(i, 100);
-  std::string got(expected.size(), '\0');
-  net::async_read(p.reader, net::buffer(got), [](boost::beast::error_code ec, std::size_t) { ASSERT_FALSE(ec); });
-  p.io.run();
+  expect_chunks_read(p, kChunks, 100);
   EXPECT_EQ(completed, kChunks);
-  EXPECT_TRUE(got == expected) << "bytes differ from what was written";
 }
 
 TEST(CoalescingStream, WritesStopCompletingWhileThePeerReadsNothing) {
@@ -77,13 +82,8 @@ TEST(CoalescingStream, WritesStopCompletingWhileThePeerReadsNothing) {
   EXPECT_GT(completed, 0);
   p.io.restart();
 
-  std::string expected;
-  for (int i = 0; i < kChunks; ++i) expected += chunk(i, kSize);
-  std::string got(expected.size(), '\0');
-  net::async_read(p.reader, net::buffer(got), [](boost::beast::error_code ec, std::size_t) { ASSERT_FALSE(ec); });
-  p.io.run();
+  expect_chunks_read(p, kChunks, kSize);
   EXPECT_EQ(completed, kChunks);
-  EXPECT_TRUE(got == expected) << "bytes differ from what was written";
 }
 
 TEST(CoalescingStream, FlushCompletesOnlyOnceEverythingWasSent) {
