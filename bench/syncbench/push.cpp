@@ -54,7 +54,9 @@ bool find_ack(const grpc::ByteBuffer& buffer, std::string* scratch, api::Ack* ac
     std::uint32_t len;
     const void* data;
     int size;
-    if (!in.ReadVarint32(&len) || !in.GetDirectBufferPointer(&data, &size) || size < static_cast<int>(len)) return false;
+    if (!in.ReadVarint32(&len) || !in.GetDirectBufferPointer(&data, &size) || size < static_cast<int>(len)) {
+      return false;
+    }
     return ack->ParseFromArray(data, static_cast<int>(len));
   }
   return false;
@@ -236,7 +238,8 @@ int push(const PushOptions& o) {
   std::atomic<bool> measuring{false};
   std::vector<std::unique_ptr<PushStream>> streams;
   for (int s = 0; s < o.streams; ++s) {
-    streams.push_back(std::make_unique<PushStream>(*stubs[s % stubs.size()], o.channel_prefix + std::to_string(s % o.channels),
+    streams.push_back(std::make_unique<PushStream>(*stubs[s % stubs.size()],
+                                                   o.channel_prefix + std::to_string(s % o.channels),
                                                    run_id + "-" + std::to_string(s) + "-", o.window, o.rate > 0,
                                                    measuring));
   }

@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "upstream/feed.h"
+#include "ws/coalescing_stream.h"
 #include "ws/context.h"
 #include "ws/sequencer.h"
-#include "ws/coalescing_stream.h"
 
 namespace bridge {
 

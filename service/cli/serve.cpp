@@ -112,8 +112,8 @@ int serve(int argc, char** argv) {
     std::cerr << "syncd serve: no database; pass --database-url or set DATABASE_URL\n";
     return 2;
   }
-  if (o.read_threads < 1 || o.committer.connections < 1 || idle_seconds < 0 || heartbeat_seconds < 1 || o.stream.page_patches < 1 ||
-      o.limits.max_patch_bytes < 256 || o.committer.max_batch < 1 || o.limits.max_data_depth < 1) {
+  if (o.read_threads < 1 || o.committer.connections < 1 || idle_seconds < 0 || heartbeat_seconds < 1 ||
+      o.stream.page_patches < 1 || o.limits.max_patch_bytes < 256 || o.committer.max_batch < 1 || o.limits.max_data_depth < 1) {
     std::cerr << "syncd serve: --read-threads, --commit-threads, --heartbeat-interval, --page-size and --max-batch "
                  "must be >= 1, --max-patch-bytes >= 256, --idle-timeout >= 0\n";
     return 2;

@@ -104,7 +104,8 @@ TEST(Ordering, ChannelsSpreadOverCommitThreadsStayGapFree) {
     readers.push_back(std::make_unique<SessionClient>(server, channel));
     ASSERT_TRUE(readers.back()->wait_opened());
     for (int w = 0; w < kWritersPerChannel; ++w) {
-      writers.push_back({std::make_unique<SessionClient>(server, channel), channel + "-w" + std::to_string(w) + "-", {}});
+      const std::string prefix = channel + "-w" + std::to_string(w) + "-";
+      writers.push_back({std::make_unique<SessionClient>(server, channel), prefix, {}});
       ASSERT_TRUE(writers.back().session->wait_opened());
     }
   }

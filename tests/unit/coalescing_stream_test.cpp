@@ -42,12 +42,13 @@ std::string chunk(int i, std::size_t size) {
 void write_chain(CoalescingStream& s, int i, int n, std::size_t size, int* completed) {
   if (i == n) return;
   auto bytes = std::make_shared<std::string>(chunk(i, size));
-  s.async_write_some(net::buffer(*bytes), [&s, bytes, i, n, size, completed](boost::beast::error_code ec, std::size_t k) {
+  auto done = [&s, bytes, i, n, size, completed](boost::beast::error_code ec, std::size_t k) {
     ASSERT_FALSE(ec) << ec.message();
     ASSERT_EQ(k, bytes->size());
     ++*completed;
     write_chain(s, i + 1, n, size, completed);
-  });
+  };
+  s.async_write_some(net::buffer(*bytes), std::move(done));
 }
 
 // Reads chunks 0..n-1 as the peer, running the writer meanwhile.
