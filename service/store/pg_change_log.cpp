@@ -119,27 +119,25 @@ std::string pairs(pqxx::transaction_base& tx, const std::vector<ChannelWork>& wo
   return out;
 }
 
-// Loads, in three statements for the whole batch, every duplicate id and
-// every node and edge the batch's patches may read.
-void load(pqxx::work& tx, std::vector<ChannelWork>& works) {
-  std::unordered_map<std::int64_t, ChannelWork*> by_id;
-  for (ChannelWork& w : works) by_id[w.id] = &w;
+// The statements that load, for the whole batch, every duplicate id and
+// every node and edge its patches may read. Empty when nothing is needed.
+struct Loads {
+  std::string seen, nodes, edges;
+};
 
-  const std::string ids = pairs(tx, works, [](const ChannelWork& w) { return w.ids; });
+Loads load_queries(pqxx::transaction_base& tx, const std::vector<ChannelWork>& works) {
+  Loads q;
   // Joins against VALUES lists: index lookups however large the batch (a
   // long `(a, b) IN (...)` list is planned as an OR chain).
-  for (const pqxx::row& r : tx.exec("SELECT p.channel_id, p.patch_id, p.version FROM patches p JOIN (VALUES " + ids +
-                                    ") AS v (c, k) ON p.channel_id = v.c AND p.patch_id = v.k")) {
-    by_id[r[0].as<std::int64_t>()]->seen[r[1].c_str()] = r[2].as<std::int64_t>();
-  }
+  const std::string ids = pairs(tx, works, [](const ChannelWork& w) { return w.ids; });
+  q.seen = "SELECT p.channel_id, p.patch_id, p.version FROM patches p JOIN (VALUES " + ids +
+           ") AS v (c, k) ON p.channel_id = v.c AND p.patch_id = v.k";
 
   const std::string nodes = pairs(tx, works, [](const ChannelWork& w) { return w.footprint.nodes; });
   if (!nodes.empty()) {
-    for (const pqxx::row& r : tx.exec("SELECT n.node_id, n.label, n.properties::text, n.stamps::text, n.version, "
-                                      "n.client_id, n.channel_id FROM nodes n JOIN (VALUES " + nodes +
-                                      ") AS v (c, k) ON n.channel_id = v.c AND n.node_id = v.k")) {
-      by_id[r["channel_id"].as<std::int64_t>()]->graph.load_node(r["node_id"].c_str(), element_from(r, 2));
-    }
+    q.nodes = "SELECT n.node_id, n.label, n.properties::text, n.stamps::text, n.version, "
+              "n.client_id, n.channel_id FROM nodes n JOIN (VALUES " + nodes +
+              ") AS v (c, k) ON n.channel_id = v.c AND n.node_id = v.k";
   }
 
   const std::string edges = pairs(tx, works, [](const ChannelWork& w) { return w.footprint.edges; });
@@ -154,16 +152,29 @@ void load(pqxx::work& tx, std::vector<ChannelWork>& works) {
     parts.push_back(columns + deleted + ") AS v (c, k) ON e.channel_id = v.c AND e.from_node_id = v.k");
     parts.push_back(columns + deleted + ") AS v (c, k) ON e.channel_id = v.c AND e.to_node_id = v.k");
   }
-  if (parts.empty()) return;
-  std::string sql;
-  for (const std::string& part : parts) sql += (sql.empty() ? "" : " UNION ") + part;
-  for (const pqxx::row& r : tx.exec(sql)) {
-    Element e = element_from(r, 2);
-    e.from = r["from_node_id"].c_str();
-    e.to = r["to_node_id"].c_str();
-    by_id[r["channel_id"].as<std::int64_t>()]->graph.load_edge(r["edge_id"].c_str(), std::move(e));
-  }
+  for (const std::string& part : parts) q.edges += (q.edges.empty() ? "" : " UNION ") + part;
+  return q;
 }
+
+// Files each loaded row with its channel's work.
+struct LoadResults {
+  pqxx::result seen, nodes, edges;
+
+  void apply(std::vector<ChannelWork>& works) const {
+    std::unordered_map<std::int64_t, ChannelWork*> by_id;
+    for (ChannelWork& w : works) by_id[w.id] = &w;
+    for (const pqxx::row& r : seen) by_id[r[0].as<std::int64_t>()]->seen[r[1].c_str()] = r[2].as<std::int64_t>();
+    for (const pqxx::row& r : nodes) {
+      by_id[r["channel_id"].as<std::int64_t>()]->graph.load_node(r["node_id"].c_str(), element_from(r, 2));
+    }
+    for (const pqxx::row& r : edges) {
+      Element e = element_from(r, 2);
+      e.from = r["from_node_id"].c_str();
+      e.to = r["to_node_id"].c_str();
+      by_id[r["channel_id"].as<std::int64_t>()]->graph.load_edge(r["edge_id"].c_str(), std::move(e));
+    }
+  }
+};
 
 // The state writes of a batch, accumulated across channels and sent as one
 // statement per table and kind.
@@ -193,29 +204,30 @@ struct StateWrites {
     collect(dirty.edges, false);
   }
 
-  void write(pqxx::work& tx) const {
+  // Appends the statements, each ending in "; ".
+  void append_sql(std::string& sql) const {
     if (!node_upserts.empty()) {
-      tx.exec("INSERT INTO nodes (channel_id, node_id, label, properties, stamps, version, client_id) VALUES " +
-              node_upserts +
-              " ON CONFLICT (channel_id, node_id) DO UPDATE SET label = EXCLUDED.label, "
-              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
-              "client_id = EXCLUDED.client_id");
+      sql += "INSERT INTO nodes (channel_id, node_id, label, properties, stamps, version, client_id) VALUES " +
+             node_upserts +
+             " ON CONFLICT (channel_id, node_id) DO UPDATE SET label = EXCLUDED.label, "
+             "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
+             "client_id = EXCLUDED.client_id; ";
     }
     if (!edge_upserts.empty()) {
-      tx.exec("INSERT INTO edges (channel_id, edge_id, label, from_node_id, to_node_id, properties, stamps, version, "
-              "client_id) VALUES " + edge_upserts +
-              " ON CONFLICT (channel_id, edge_id) DO UPDATE SET label = EXCLUDED.label, "
-              "from_node_id = EXCLUDED.from_node_id, to_node_id = EXCLUDED.to_node_id, "
-              "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
-              "client_id = EXCLUDED.client_id");
+      sql += "INSERT INTO edges (channel_id, edge_id, label, from_node_id, to_node_id, properties, stamps, "
+             "version, client_id) VALUES " + edge_upserts +
+             " ON CONFLICT (channel_id, edge_id) DO UPDATE SET label = EXCLUDED.label, "
+             "from_node_id = EXCLUDED.from_node_id, to_node_id = EXCLUDED.to_node_id, "
+             "properties = EXCLUDED.properties, stamps = EXCLUDED.stamps, version = EXCLUDED.version, "
+             "client_id = EXCLUDED.client_id; ";
     }
     if (!node_deletes.empty()) {
-      tx.exec("DELETE FROM nodes n USING (VALUES " + node_deletes +
-              ") AS v (c, k) WHERE n.channel_id = v.c AND n.node_id = v.k");
+      sql += "DELETE FROM nodes n USING (VALUES " + node_deletes +
+             ") AS v (c, k) WHERE n.channel_id = v.c AND n.node_id = v.k; ";
     }
     if (!edge_deletes.empty()) {
-      tx.exec("DELETE FROM edges e USING (VALUES " + edge_deletes +
-              ") AS v (c, k) WHERE e.channel_id = v.c AND e.edge_id = v.k");
+      sql += "DELETE FROM edges e USING (VALUES " + edge_deletes +
+             ") AS v (c, k) WHERE e.channel_id = v.c AND e.edge_id = v.k; ";
     }
   }
 };
@@ -282,19 +294,28 @@ PgChangeLog::Connection& PgChangeLog::conn() {
 // transaction would be invisible to another instance's `FOR UPDATE` until
 // commit, and two instances could then each believe they own the channel.
 void PgChangeLog::ensure_channels(const std::set<std::string>& names) {
-  std::vector<std::string> missing;
+  std::set<std::string> missing;
   for (const std::string& n : names) {
-    if (!known_channels_.count(n)) missing.push_back(n);
+    if (!channel_ids_.count(n)) missing.insert(n);
   }
   if (missing.empty()) return;
   pqxx::work tx(conn().pq);
   std::string values;
   for (const std::string& n : missing) values += (values.empty() ? "(" : ",(") + tx.quote(n) + ")";
   tx.exec("INSERT INTO channels (name) VALUES " + values + " ON CONFLICT (name) DO NOTHING");
+  for (const pqxx::row& r : tx.exec("SELECT id, name FROM channels WHERE name IN " + quoted_list(tx, missing))) {
+    channel_ids_[r[1].c_str()] = r[0].as<std::int64_t>();
+  }
   tx.commit();
-  known_channels_.insert(missing.begin(), missing.end());
 }
 
+// A batch is two round trips to PostgreSQL. The first sends BEGIN, locks the
+// batch's channel rows and loads what its patches read; the loads run after
+// the lock, in the same statement string, so they see the committed state.
+// The second sends every write and COMMIT. BEGIN and COMMIT are sent by hand
+// (on a nontransaction) to save the two round trips libpqxx's transaction
+// would spend on them, so this function also owns the in-doubt rule: a
+// connection lost during the second round trip may have committed.
 absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& batch) {
   CommitResult result;
   result.acks.resize(batch.size());
@@ -305,31 +326,61 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
   std::set<std::string> names;
   for (const auto& [name, idx] : by_channel) names.insert(name);
 
+  bool committing = false;
   try {
     ensure_channels(names);
-    pqxx::work tx(conn().pq);
-    const pqxx::result locked =
-        tx.exec("SELECT id, name, head, conflict_policy FROM channels WHERE name IN " +
-                quoted_list(tx, names) + " ORDER BY name FOR UPDATE");
-    if (locked.size() != names.size()) {
-      known_channels_.clear();  // a channel row was deleted under us
-      return absl::UnavailableError("a channel row disappeared; retry");
-    }
-    std::vector<ChannelWork> works(locked.size());
-    for (std::size_t c = 0; c < locked.size(); ++c) {
-      ChannelWork& w = works[c];
-      w.id = locked[c]["id"].as<std::int64_t>();
-      w.name = locked[c]["name"].c_str();
-      w.head = locked[c]["head"].as<std::int64_t>();
-      w.policy = graph::parse_conflict_policy(locked[c]["conflict_policy"].c_str())
-                     .value_or(graph::ConflictPolicy::kLastWriterWins);
-      w.idx = by_channel[w.name];
+    std::vector<ChannelWork> works(names.size());
+    std::size_t c = 0;
+    for (const auto& [name, idx] : by_channel) {
+      ChannelWork& w = works[c++];
+      w.id = channel_ids_.at(name);
+      w.name = name;
+      w.idx = idx;
       for (std::size_t i : w.idx) {
         w.ids.insert(batch[i].patch.id());
         w.footprint.add(batch[i].patch);
       }
     }
-    load(tx, works);
+
+    pqxx::nontransaction tx(conn().pq);
+    pqxx::result locked;
+    LoadResults loaded;
+    {
+      const Loads q = load_queries(tx, works);
+      pqxx::pipeline pipe(tx);
+      pipe.retain(8);  // hold the statements back, then send them as one string
+      const auto begin = pipe.insert("BEGIN");
+      const auto lock = pipe.insert("SELECT id, head, conflict_policy FROM channels WHERE name IN " +
+                                    quoted_list(tx, names) + " ORDER BY name FOR UPDATE");
+      const auto seen = pipe.insert(q.seen);
+      const auto nodes = q.nodes.empty() ? -1 : pipe.insert(q.nodes);
+      const auto edges = q.edges.empty() ? -1 : pipe.insert(q.edges);
+      pipe.resume();
+      pipe.retrieve(begin);
+      locked = pipe.retrieve(lock);
+      loaded.seen = pipe.retrieve(seen);
+      if (nodes >= 0) loaded.nodes = pipe.retrieve(nodes);
+      if (edges >= 0) loaded.edges = pipe.retrieve(edges);
+      pipe.complete();
+    }
+    // The rows come in the database's collation order, which need not be
+    // the byte order `works` is in: match them by id.
+    std::size_t matched = 0;
+    for (const pqxx::row& r : locked) {
+      for (ChannelWork& w : works) {
+        if (w.id != r["id"].as<std::int64_t>()) continue;
+        w.head = r["head"].as<std::int64_t>();
+        w.policy = graph::parse_conflict_policy(r["conflict_policy"].c_str())
+                       .value_or(graph::ConflictPolicy::kLastWriterWins);
+        ++matched;
+      }
+    }
+    if (matched != works.size()) {
+      channel_ids_.clear();  // a channel row was deleted (or replaced) under us
+      conn_.reset();         // and with it the open transaction
+      return absl::UnavailableError("a channel row disappeared; retry");
+    }
+    loaded.apply(works);
 
     std::string rows;
     std::string heads;
@@ -376,28 +427,33 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
       accepted.head = w.head;
       result.accepted.push_back(std::move(accepted));
     }
+
+    // In a statement string, an error skips every later statement, COMMIT
+    // included, and leaves the transaction aborted: nothing is stored.
+    std::string sql;
     if (!rows.empty()) {
-      tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " + rows);
-      state.write(tx);
+      sql += "INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) VALUES " + rows + "; ";
+      state.append_sql(sql);
       if (!peer_rows.empty()) {
-        tx.exec("INSERT INTO crdt_peers (channel_id, site_id, version) VALUES " + peer_rows +
-                " ON CONFLICT (channel_id, site_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()");
+        sql += "INSERT INTO crdt_peers (channel_id, site_id, version) VALUES " + peer_rows +
+               " ON CONFLICT (channel_id, site_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now(); ";
       }
-      tx.exec("UPDATE channels SET head = v.head FROM (VALUES " + heads +
-              ") AS v (id, head) WHERE channels.id = v.id");
+      sql += "UPDATE channels SET head = v.head FROM (VALUES " + heads +
+             ") AS v (id, head) WHERE channels.id = v.id; ";
     }
     for (const std::string& notice : notices) {
       // Delivered to listeners only if and when the transaction commits.
-      tx.exec(std::string("SELECT pg_notify('") + kHeadNotifyChannel + "', " + tx.quote(notice) + ")");
+      sql += std::string("SELECT pg_notify('") + kHeadNotifyChannel + "', " + tx.quote(notice) + "); ";
     }
-    tx.commit();
-  } catch (const pqxx::in_doubt_error& e) {
-    conn_.reset();
-    return absl::UnknownError(std::string("commit outcome unknown: ") + e.what());
+    sql += "COMMIT";
+    committing = true;
+    tx.exec(sql);
   } catch (const pqxx::broken_connection& e) {
     conn_.reset();
+    if (committing) return absl::UnknownError(std::string("commit outcome unknown: ") + e.what());
     return absl::UnavailableError(std::string("database connection lost: ") + e.what());
   } catch (const pqxx::sql_error& e) {
+    conn_.reset();  // its transaction is aborted; a new connection starts clean
     if (retryable(e)) return absl::UnavailableError(e.what());
     return absl::InternalError(e.what());
   } catch (const std::exception& e) {
@@ -480,9 +536,9 @@ absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
         "INSERT INTO channels (name, conflict_policy) VALUES (" + tx.quote(channel) + ", " +
         tx.quote(conflict_policy) +
         ") ON CONFLICT (name) DO UPDATE SET conflict_policy = EXCLUDED.conflict_policy "
-        "RETURNING head, conflict_policy");
+        "RETURNING head, conflict_policy, id");
     tx.commit();
-    known_channels_.insert(channel);
+    channel_ids_[channel] = r[2].as<std::int64_t>();
     return ChannelState{channel, r[0].as<std::int64_t>(), r[1].c_str(), server_id_};
   } catch (const std::exception& e) {
     conn_.reset();

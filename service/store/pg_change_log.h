@@ -2,6 +2,8 @@
 // ChangeLog on PostgreSQL through libpqxx (see change_log.h for the
 // contract). The schema is migrations/*.sql.
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -37,7 +39,7 @@ class PgChangeLog final : public ChangeLog {
   std::string url_;
   std::string instance_;
   std::unique_ptr<Connection> conn_;
-  std::set<std::string> known_channels_;  // rows known to exist
+  std::map<std::string, std::int64_t> channel_ids_;  // rows known to exist, by name
   std::string server_id_;                 // read once
 };
 
