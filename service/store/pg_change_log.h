@@ -2,13 +2,11 @@
 // ChangeLog on PostgreSQL through libpqxx (see change_log.h for the
 // contract). The schema is migrations/*.sql.
 
-#include <cstdint>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "store/change_log.h"
+#include "store/pg_batch.h"
 
 namespace syncd::store {
 
@@ -32,15 +30,14 @@ class PgChangeLog final : public ChangeLog {
                                          const std::string& conflict_policy) override;
 
  private:
-  struct Connection;  // a pqxx::connection with its prepared statements
+  struct Connection;
   Connection& conn();
-  void ensure_channels(const std::set<std::string>& names);
 
   std::string url_;
   std::string instance_;
   std::unique_ptr<Connection> conn_;
-  std::map<std::string, std::int64_t> channel_ids_;  // rows known to exist, by name
-  std::string server_id_;                 // read once
+  ChannelIds channel_ids_;  // rows known to exist
+  std::string server_id_;   // read once
 };
 
 }  // namespace syncd::store

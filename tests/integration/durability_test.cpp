@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 
 #include "harness.h"
@@ -102,6 +103,80 @@ TEST(Durability, KillNineDuringWritesLosesNoAckedPatchAndHalfWritesNothing) {
   const std::int64_t head = std::stoll(db.query_value("SELECT head FROM channels WHERE name = 'crash'"));
   Syncd s(db.url());
   auto resp = push(s, "crash", {create_node("after-restart", "after-restart")});
+  EXPECT_EQ(resp.acks(0).server_version(), head + 1);
+}
+
+// The committer's connections die mid-batch, some between the two round
+// trips of a batch and some during COMMIT: no acked patch may be lost or
+// moved, nothing may be half-written, and syncd must carry on once the
+// database is reachable again.
+TEST(Durability, DatabaseConnectionsKilledDuringWritesLoseNoAckedPatch) {
+  TestDatabase db;
+  Syncd s(db.url());
+  std::map<std::string, std::int64_t> acked;  // patch id -> version
+  std::vector<std::string> refused;           // answered: nothing stored, retry
+  {
+    std::vector<std::unique_ptr<SessionClient>> sessions;
+    for (int i = 0; i < 4; ++i) {
+      sessions.push_back(std::make_unique<SessionClient>(s, "severed"));
+      ASSERT_TRUE(sessions.back()->wait_opened());
+    }
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&, w] {
+        const std::string prefix = "w" + std::to_string(w) + "-";
+        for (int i = 0; !stop && i < 100000; ++i) {
+          api::Patch p = i % 3 == 2 ? create_edge(prefix + std::to_string(i), "e" + prefix + std::to_string(i),
+                                                  prefix + "n" + std::to_string(i - 2),
+                                                  prefix + "n" + std::to_string(i - 1))
+                                    : create_node(prefix + std::to_string(i), prefix + "n" + std::to_string(i));
+          if (!sessions[w]->send(p)) break;
+          if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (int k = 0; k < 6; ++k) {
+      db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND pid <> pg_backend_pid()");
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+    for (auto& t : writers) t.join();
+    for (auto& session : sessions) {
+      session->finish_writes();
+      session->finish();
+      for (const auto& r : session->responses()) {
+        if (!r.has_ack()) continue;
+        if (r.ack().status() == api::Ack::ACCEPTED) {
+          acked[r.ack().patch_id()] = r.ack().server_version();
+        } else if (r.ack().code() == "unavailable") {
+          refused.push_back(r.ack().patch_id());
+        }
+      }
+    }
+  }
+  ASSERT_GT(acked.size(), 100u) << "the load did not get going";
+  std::printf("acked %zu, refused as unavailable %zu\n", acked.size(), refused.size());
+  std::map<std::string, std::int64_t> stored;
+  for (const auto& row : db.query("SELECT patch_id, version FROM patches")) stored[row[0]] = std::stoll(row[1]);
+  for (const auto& [id, version] : acked) {
+    auto it = stored.find(id);
+    ASSERT_TRUE(it != stored.end()) << "acked patch " << id << " is not stored";
+    ASSERT_EQ(it->second, version) << "acked patch " << id << " is stored at another version";
+  }
+  for (const std::string& id : refused) {
+    ASSERT_EQ(stored.count(id), 0u) << "patch " << id << " was refused as unavailable, but it is stored";
+  }
+  EXPECT_EQ(verify_log_and_state(db, "severed"), "");
+
+  // The same server carries on from the stored head.
+  const std::int64_t head = std::stoll(db.query_value("SELECT head FROM channels WHERE name = 'severed'"));
+  auto resp = push(s, "severed", {create_node("after-kills", "after-kills")});
+  ASSERT_EQ(resp.acks_size(), 1);
+  EXPECT_EQ(resp.acks(0).status(), api::Ack::ACCEPTED) << resp.acks(0).DebugString();
   EXPECT_EQ(resp.acks(0).server_version(), head + 1);
 }
 

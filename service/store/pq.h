@@ -1,0 +1,96 @@
+#pragma once
+// Thin helpers over libpq for the two hot paths that bypass libpqxx: log
+// pages read in binary format, and the committer's batches, sent as
+// prepared statements in pipeline mode (libpqxx 6 can do neither).
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace syncd::store::pq {
+
+// A failed statement or a lost connection. `sqlstate` is empty when the
+// connection itself failed.
+class Error : public std::runtime_error {
+ public:
+  Error(const std::string& what, std::string sqlstate)
+      : std::runtime_error(what), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+  bool connection_lost() const { return sqlstate_.empty() || sqlstate_.rfind("08", 0) == 0; }
+
+ private:
+  std::string sqlstate_;
+};
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, ConnDeleter>;
+
+// Connects; throws Error when it cannot.
+Conn connect(const std::string& url);
+
+// Prepares `sql` as `name` on `conn`; throws Error.
+void prepare(PGconn* conn, const char* name, const char* sql);
+
+// Runs one statement outside pipeline mode; throws Error unless it succeeds.
+Result exec(PGconn* conn, const char* sql);
+
+// A one-dimensional PostgreSQL array in text form, built element by
+// element: the way a batch passes a variable number of rows as one
+// parameter of a prepared statement.
+class TextArray {
+ public:
+  void add(std::string_view text);
+  void add(std::int64_t value);
+  void add_bytea(std::string_view bytes);  // hex form
+  bool empty() const { return count_ == 0; }
+  const std::string& str();  // the literal, e.g. {"a","b"}
+
+ private:
+  std::string body_ = "{";
+  std::string literal_;
+  std::size_t count_ = 0;
+};
+
+// One round trip in pipeline mode: statements queued with send() go out
+// together at sync(), their results come back in order from next(), and
+// finish() takes the closing Sync and leaves pipeline mode. Statements
+// before the Sync share one transaction (an implicit one, unless BEGIN was
+// sent). Every call throws Error on failure; after an error the caller
+// must drop the connection, which may hold an aborted transaction.
+class Pipeline {
+ public:
+  explicit Pipeline(PGconn* conn);
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  void send(const char* sql);  // a statement without parameters
+  void send_prepared(const char* name, std::initializer_list<const std::string*> params);
+  // Sends everything queued. While sending, it also reads what the server
+  // already answered, so neither side can block the other on a full socket.
+  void sync();
+  Result next();
+  void finish();
+
+ private:
+  PGconn* conn_;
+};
+
+// Text-format field access.
+inline std::string_view text(const PGresult* r, int row, int col) {
+  return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
+}
+std::int64_t int64(const PGresult* r, int row, int col);
+
+}  // namespace syncd::store::pq
