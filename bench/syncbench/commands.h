@@ -66,7 +66,4 @@ struct CatchupOptions {
 };
 int catchup(const CatchupOptions& o);
 
-// Raises this process's open-file limit to its hard limit (many sockets).
-void raise_open_file_limit();
-
 }  // namespace syncbench

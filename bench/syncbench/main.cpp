@@ -4,17 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <sys/resource.h>
-
+#include "api/process.h"
 #include "commands.h"
-
-void syncbench::raise_open_file_limit() {
-  rlimit l{};
-  if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
-    l.rlim_cur = l.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &l);
-  }
-}
 
 namespace po = boost::program_options;
 
@@ -71,6 +62,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  sync_runtime::skip_mutex_deadlock_checks();
   po::variables_map vm;
   int rc = 0;
   bool smoke = false;
@@ -164,7 +156,7 @@ int main(int argc, char** argv) {
       std::cerr << "syncbench fanout: --writers, --readers, --threads, --duration-ms must be >= 1 and --rate > 0\n";
       return 2;
     }
-    syncbench::raise_open_file_limit();
+    sync_runtime::raise_open_file_limit();
     return syncbench::fanout(o);
   }
   if (command == "idle") {
@@ -188,7 +180,7 @@ int main(int argc, char** argv) {
       std::cerr << "syncbench idle: give --bridge-pid and --syncd-pid\n";
       return 2;
     }
-    syncbench::raise_open_file_limit();
+    sync_runtime::raise_open_file_limit();
     return syncbench::idle(o);
   }
   std::cerr << "syncbench: unknown command \"" << command << "\"\n\n" << kUsage;

@@ -5,7 +5,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <sys/resource.h>
 
 #include <boost/program_options.hpp>
 #include <cstdlib>
@@ -14,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "api/process.h"
 #include "http/listener.h"
 #include "ws/context.h"
 
@@ -90,11 +90,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Every connection is a file descriptor: allow as many as the system lets us.
-  if (rlimit l{}; getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
-    l.rlim_cur = l.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &l);
-  }
+  sync_runtime::raise_open_file_limit();
+  sync_runtime::skip_mutex_deadlock_checks();
   bridge::BridgeContext ctx;
   grpc::ChannelArguments args;
   // Clients resume with `since` and resend patches themselves (duplicates

@@ -1,7 +1,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
 
 #include <boost/program_options.hpp>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/process.h"
 #include "cli/commands.h"
 #include "server/server.h"
 #include "store/migrator.h"
@@ -164,11 +164,8 @@ int serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // Every connection is a file descriptor: allow as many as the system lets us.
-  if (rlimit l{}; getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
-    l.rlim_cur = l.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &l);
-  }
+  sync_runtime::raise_open_file_limit();
+  sync_runtime::skip_mutex_deadlock_checks();
   server::Server server(o);
   if (auto st = server.start(); !st.ok()) {
     spdlog::critical("{}", std::string(st.message()));
