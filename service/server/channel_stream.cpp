@@ -237,6 +237,10 @@ void ChannelStream::maybe_read() {
   } else {
     return;
   }
+  start_read(kind, after, limit, bytes);
+}
+
+void ChannelStream::start_read(ReadKind kind, std::int64_t after, std::size_t limit, std::size_t bytes) {
   reading_ = true;
   readers_.submit([self = shared_from_this(), kind, after, limit, bytes](store::ChangeLog& log) {
     // The channel is fixed once the stream has started.
@@ -267,6 +271,14 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
     queue_.push_back(state.finish(page->patches.empty() ? std::min(last, page->head) : last, page->has_more, true));
   } else {
     cursor_.note_head(page->head);
+    if (mode_ == Mode::kHistory && !sync_pending_ && page->has_more && !page->patches.empty() &&
+        queue_.size() < limits_.queue_messages / 2) {
+      // Ask for the next pages before cutting these: the database reads
+      // them while this thread builds and queues the current ones. Their
+      // on_page waits for mu_, so pages still queue in order.
+      start_read(ReadKind::kCatchUp, page->patches.back().version, limits_.page_patches * kPagesPerRead,
+                 limits_.page_bytes * kPagesPerRead);
+    }
     if (mode_ == Mode::kHistory) {
       // Cut into pages of at most page_patches patches / page_bytes bytes.
       wire::PageBuilder state;

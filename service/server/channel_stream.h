@@ -110,6 +110,7 @@ class ChannelStream final : public engine::Subscriber,
 
   void pump();        // requires mu_
   void maybe_read();  // requires mu_
+  void start_read(ReadKind kind, std::int64_t after, std::size_t limit, std::size_t bytes);  // requires mu_
   void on_page(ReadKind kind, absl::StatusOr<store::Page> page);
   void enqueue_patch(const store::StoredPatch& p);  // requires mu_
   void maybe_resume();                           // requires mu_

@@ -275,9 +275,6 @@ void ensure_channels(PGconn* conn, const std::set<std::string>& names, ChannelId
 }  // namespace
 
 void prepare_batch_statements(PGconn* conn) {
-  // Each statement's plan depends on its arrays' lengths only, so the
-  // generic plan is the right one from the first execution on.
-  pq::exec(conn, "SET plan_cache_mode = force_generic_plan");
   for (const Statement* s : {&kEnsureChannels, &kChannelIds, &kLock, &kSeen, &kNodes, &kEdges, &kInsertPatches,
                              &kUpsertNodes, &kUpsertEdges, &kDeleteNodes, &kDeleteEdges, &kUpsertPeers, &kHeads,
                              &kNotify}) {

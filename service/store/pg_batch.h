@@ -18,8 +18,9 @@ namespace syncd::store {
 // Channel name -> row id, for rows known to exist.
 using ChannelIds = std::map<std::string, std::int64_t>;
 
-// Prepares the statements commit_batch uses; once per connection. Throws
-// pq::Error.
+// Prepares the statements commit_batch uses; once per connection. Each
+// plan depends on its arrays' lengths only, so the connection should plan
+// them generically (plan_cache_mode). Throws pq::Error.
 void prepare_batch_statements(PGconn* conn);
 
 // Commits `batch` on `conn` (prepared above, idle, not in a transaction),

@@ -30,9 +30,14 @@ struct PgChangeLog::Connection {
   PGconn* pages() {
     if (!raw) {
       raw = pq::connect(url);
+      // Every statement on this connection is planned once: each plan
+      // depends on no parameter's value enough to be worth planning again.
+      pq::exec(raw.get(), "SET plan_cache_mode = force_generic_plan");
       pq::prepare(raw.get(), "read_page",
-                  "SELECT version, body, patch_id, client_id FROM patches WHERE channel_id = $1 "
-                  "AND version > $2 AND version <= $3 ORDER BY version LIMIT $4");
+                  "SELECT c.head, p.version, p.body, p.patch_id, p.client_id FROM channels c "
+                  "LEFT JOIN LATERAL (SELECT version, body, patch_id, client_id FROM patches "
+                  "WHERE channel_id = c.id AND version > $2 AND version <= c.head ORDER BY version LIMIT $3) p "
+                  "ON true WHERE c.name = $1");
     }
     return raw.get();
   }
@@ -86,31 +91,30 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
                                        std::size_t limit, std::size_t max_bytes) {
   Page page;
   try {
-    // Versions are immutable once committed, so a page needs no snapshot:
-    // reading the head first and capping the page at it keeps has_more true
-    // to what was read.
-    pqxx::nontransaction tx(conn().pqxx());
-    const pqxx::result ch = tx.exec_prepared("channel_row", channel);
-    if (ch.empty()) return page;
-    const std::int64_t id = ch[0][0].as<std::int64_t>();
-    page.head = ch[0][1].as<std::int64_t>();
-    if (after >= page.head) return page;
-    std::size_t bytes = 0;
-    const std::string args[] = {std::to_string(id), std::to_string(after), std::to_string(page.head),
-                                std::to_string(limit)};
-    const char* values[] = {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()};
-    const pq::Result rows(PQexecPrepared(conn().pages(), "read_page", 4, values, nullptr, nullptr, /*binary=*/1));
+    // One round trip reads the head and the page after `after`, capped at
+    // that head: versions are immutable once committed, so a page needs no
+    // snapshot, and has_more stays true to what was read. No row means no
+    // channel; a row with no version, no patch after `after`.
+    const std::string args[] = {channel, std::to_string(after), std::to_string(limit)};
+    const char* values[] = {args[0].c_str(), args[1].c_str(), args[2].c_str()};
+    const pq::Result rows(PQexecPrepared(conn().pages(), "read_page", 3, values, nullptr, nullptr, /*binary=*/1));
     if (PQresultStatus(rows.get()) != PGRES_TUPLES_OK) throw pq::Error(PQerrorMessage(conn().pages()), "");
+    auto int8 = [&](int row, int col) {
+      std::uint64_t be;  // int8 in binary format: 8 bytes, network order
+      std::memcpy(&be, PQgetvalue(rows.get(), row, col), sizeof be);
+      return static_cast<std::int64_t>(be64toh(be));
+    };
     const int n = PQntuples(rows.get());
+    if (n == 0) return page;
+    page.head = int8(0, 0);
     page.patches.reserve(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
+    std::size_t bytes = 0;
+    for (int i = 0; i < n && !PQgetisnull(rows.get(), i, 1); ++i) {
       StoredPatch& p = page.patches.emplace_back();
-      std::uint64_t version_be;  // int8 in binary format: 8 bytes, network order
-      std::memcpy(&version_be, PQgetvalue(rows.get(), i, 0), sizeof version_be);
-      p.version = static_cast<std::int64_t>(be64toh(version_be));
-      p.body.assign(PQgetvalue(rows.get(), i, 1), static_cast<std::size_t>(PQgetlength(rows.get(), i, 1)));
-      p.id.assign(PQgetvalue(rows.get(), i, 2), static_cast<std::size_t>(PQgetlength(rows.get(), i, 2)));
-      p.client_id.assign(PQgetvalue(rows.get(), i, 3), static_cast<std::size_t>(PQgetlength(rows.get(), i, 3)));
+      p.version = int8(i, 1);
+      p.body.assign(PQgetvalue(rows.get(), i, 2), static_cast<std::size_t>(PQgetlength(rows.get(), i, 2)));
+      p.id.assign(PQgetvalue(rows.get(), i, 3), static_cast<std::size_t>(PQgetlength(rows.get(), i, 3)));
+      p.client_id.assign(PQgetvalue(rows.get(), i, 4), static_cast<std::size_t>(PQgetlength(rows.get(), i, 4)));
       bytes += p.body.size();
       if (bytes >= max_bytes) break;
     }
