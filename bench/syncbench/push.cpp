@@ -118,6 +118,7 @@ class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   std::vector<std::int64_t> versions;
   std::int64_t accepted = 0, other = 0, counted = 0;
   bool failed = false;
+  std::string error;  // how the call ended, when it failed
 
  private:
   void OnWriteDone(bool ok) override {
@@ -144,8 +145,12 @@ class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     StartRead(&in_);
   }
 
-  void OnDone(const grpc::Status&) override {
+  void OnDone(const grpc::Status& status) override {
     std::lock_guard lock(mu_);
+    if (!status.ok()) {
+      failed = true;
+      error = std::to_string(status.error_code()) + " " + status.error_message();
+    }
     done_ = true;
     done_cv_.notify_all();
   }
@@ -276,7 +281,11 @@ int push(const PushOptions& o) {
   // Let the last acks arrive.
   for (auto& st : streams) st->wait(std::chrono::seconds(30));
   int failed = 0;
-  for (auto& st : streams) failed += st->failed;
+  std::string first_error;
+  for (auto& st : streams) {
+    failed += st->failed;
+    if (first_error.empty()) first_error = st->error;
+  }
 
   Latencies all;
   std::int64_t counted = 0, accepted = 0, other = 0;
@@ -314,7 +323,18 @@ int push(const PushOptions& o) {
       {"machine", machine()},
   };
   const bool ok = other == 0 && gaps.empty() && failed == 0 && accepted > 0;
-  if (!ok) out["errors"] = "not accepted: " + std::to_string(other) + ", channels with gaps: " + gaps;
+  if (!ok) {
+    std::string errors;
+    if (failed > 0) {
+      errors = std::to_string(failed) + " of " + std::to_string(o.streams) + " streams failed (" +
+               (first_error.empty() ? "a write failed" : "status " + first_error) + "); is syncd running at " +
+               o.server + "? (--server or $SYNC_SERVER)";
+    }
+    if (other > 0) errors += (errors.empty() ? "" : "; ") + std::to_string(other) + " patches not accepted";
+    if (!gaps.empty()) errors += (errors.empty() ? "" : "; ") + std::string("versions with gaps on ") + gaps;
+    if (errors.empty()) errors = "no patch was accepted";
+    out["errors"] = errors;
+  }
   if (o.json) {
     std::cout << out.dump() << std::endl;
   } else {
