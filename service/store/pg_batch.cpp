@@ -43,18 +43,17 @@ const Statement kNodes{"batch_nodes",
                        "SELECT n.node_id, n.label, n.properties::text, n.stamps::text, n.version, n.client_id, "
                        "n.channel_id FROM unnest($1::bigint[], $2::text[]) AS v (c, k) "
                        "JOIN nodes n ON n.channel_id = v.c AND n.node_id = v.k"};
-#define SYNC_EDGE_COLUMNS                                                                                       \
-  "SELECT e.edge_id, e.label, e.properties::text, e.stamps::text, e.version, e.client_id, e.from_node_id, " \
-  "e.to_node_id, e.channel_id FROM "
+const std::string kEdgeColumns =
+    "SELECT e.edge_id, e.label, e.properties::text, e.stamps::text, e.version, e.client_id, e.from_node_id, "
+    "e.to_node_id, e.channel_id FROM ";
 // Edges by id, and (for deleted nodes, whose edges go too) by either end.
 const Statement kEdges{"batch_edges",
-                       SYNC_EDGE_COLUMNS "unnest($1::bigint[], $2::text[]) AS v (c, k) "
-                       "JOIN edges e ON e.channel_id = v.c AND e.edge_id = v.k UNION "
-                       SYNC_EDGE_COLUMNS "unnest($3::bigint[], $4::text[]) AS v (c, k) "
-                       "JOIN edges e ON e.channel_id = v.c AND e.from_node_id = v.k UNION "
-                       SYNC_EDGE_COLUMNS "unnest($3::bigint[], $4::text[]) AS v (c, k) "
+                       kEdgeColumns + "unnest($1::bigint[], $2::text[]) AS v (c, k) "
+                       "JOIN edges e ON e.channel_id = v.c AND e.edge_id = v.k UNION " + kEdgeColumns +
+                       "unnest($3::bigint[], $4::text[]) AS v (c, k) "
+                       "JOIN edges e ON e.channel_id = v.c AND e.from_node_id = v.k UNION " + kEdgeColumns +
+                       "unnest($3::bigint[], $4::text[]) AS v (c, k) "
                        "JOIN edges e ON e.channel_id = v.c AND e.to_node_id = v.k"};
-#undef SYNC_EDGE_COLUMNS
 const Statement kInsertPatches{"batch_insert_patches",
                                "INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT * "
                                "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
