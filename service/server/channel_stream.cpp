@@ -263,7 +263,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
   if (kind == ReadKind::kSync) {
     // Pages are spliced from the stored bytes: no patch is decoded here.
     wire::PageBuilder state;
-    for (const auto& p : page->patches) state.add(wire::with_version(p.body, p.version));
+    for (const auto& p : page->patches) state.add(p.body, p.version);
     const std::int64_t last = page->patches.empty() ? std::max(sync_from_, std::int64_t{0})
                                                     : page->patches.back().version;
     sync_pending_ = page->has_more;
@@ -291,7 +291,7 @@ void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
           queue_.push_back(state.finish(cursor_.position() - 1, true, false));
           count = size = 0;
         }
-        state.add(wire::with_version(p.body, p.version));
+        state.add(p.body, p.version);
         ++count, size += p.body.size();
       }
       if (!cursor_.behind()) mode_ = Mode::kLive;

@@ -65,18 +65,32 @@ grpc::ByteBuffer watch_patch(const Bytes& patch) {
   return grpc::ByteBuffer(&s, 1);
 }
 
-std::string with_version(std::string_view body, std::int64_t version) {
+namespace {
+
+// The server_version field, as appended to a stored body.
+std::string version_field(std::int64_t version) {
   std::string out;
-  out.reserve(body.size() + 11);
-  out.append(body);
   put_varint(&out, WireFormatLite::MakeTag(api::Patch::kServerVersionFieldNumber, WireFormatLite::WIRETYPE_VARINT));
   put_varint(&out, static_cast<std::uint64_t>(version));
+  return out;  // at most 11 bytes: no allocation
+}
+
+}  // namespace
+
+std::string with_version(std::string_view body, std::int64_t version) {
+  const std::string field = version_field(version);
+  std::string out;
+  out.reserve(body.size() + field.size());
+  out.append(body);
+  out.append(field);
   return out;
 }
 
-void PageBuilder::add(std::string_view patch) {
-  put_header(&patches_, api::SyncState::kPatchesFieldNumber, patch.size());
-  patches_.append(patch);
+void PageBuilder::add(std::string_view body, std::int64_t version) {
+  const std::string field = version_field(version);
+  put_header(&patches_, api::SyncState::kPatchesFieldNumber, body.size() + field.size());
+  patches_.append(body);
+  patches_.append(field);
 }
 
 grpc::ByteBuffer PageBuilder::finish(std::int64_t version, bool has_more, bool requested) {

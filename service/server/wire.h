@@ -34,10 +34,11 @@ grpc::ByteBuffer watch_patch(const Bytes& patch);
 // A stored patch body (an encoded Patch) with server_version = `version`.
 std::string with_version(std::string_view body, std::int64_t version);
 
-// SessionResponse{sync_state{...}} built from encoded patches.
+// SessionResponse{sync_state{...}} built from stored patch bodies.
 class PageBuilder {
  public:
-  void add(std::string_view patch);
+  // Adds `body` with server_version = `version`, copied once.
+  void add(std::string_view body, std::int64_t version);
   bool empty() const { return patches_.empty(); }
   grpc::ByteBuffer finish(std::int64_t version, bool has_more, bool requested);
 
