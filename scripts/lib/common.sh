@@ -72,6 +72,9 @@ fsync = on
 synchronous_commit = on
 full_page_writes = on
 max_connections = 200
+# Sustained writes fill the default 1 GB of WAL in seconds, and every
+# checkpoint then doubles the WAL with full-page images for a while.
+max_wal_size = 4GB
 CONF
   fi
   log "starting PostgreSQL on 127.0.0.1:$port"
