@@ -4,61 +4,45 @@
 #include <libpq-fe.h>
 
 #include <cstring>
-#include <pqxx/pqxx>
 
 #include "store/pg_batch.h"
 #include "store/pq.h"
 
 namespace syncd::store {
 
-// Two connections, each opened on first use: libpqxx for the occasional
-// statements, and plain libpq for the hot paths, which libpqxx 6 cannot
-// serve (see pq.h): log pages read in binary format (bodies arrive as their
-// bytes, not as hex text at twice the size), and batches committed as
-// pipelined prepared statements. A committer never opens the first; a log
-// reader never prepares the batch statements.
+// One plain libpq connection, opened on first use (libpqxx 6 can neither
+// read binary results nor pipeline, see pq.h). Log pages arrive in binary
+// format: bodies as their bytes, not as hex text at twice the size. The
+// batch statements are prepared only where batches are committed.
 struct PgChangeLog::Connection {
-  explicit Connection(std::string url) : url(std::move(url)) {}
-
-  pqxx::connection& pqxx() {
-    if (!pq) {
-      pq = std::make_unique<pqxx::connection>(url);
-      pq->prepare("channel_row", "SELECT id, head, conflict_policy FROM channels WHERE name = $1");
-    }
-    return *pq;
-  }
-  PGconn* pages() {
-    if (!raw) {
-      raw = pq::connect(url);
-      // Every statement on this connection is planned once: each plan
-      // depends on no parameter's value enough to be worth planning again.
-      pq::exec(raw.get(), "SET plan_cache_mode = force_generic_plan");
-      pq::prepare(raw.get(), "read_page",
-                  "SELECT c.head, p.version, p.body, p.patch_id, p.client_id FROM channels c "
-                  "LEFT JOIN LATERAL (SELECT version, body, patch_id, client_id FROM patches "
-                  "WHERE channel_id = c.id AND version > $2 AND version <= c.head ORDER BY version LIMIT $3) p "
-                  "ON true WHERE c.name = $1");
-    }
-    return raw.get();
+  explicit Connection(const std::string& url) : pg(pq::connect(url)) {
+    // Every statement here is planned once: no plan depends on a
+    // parameter's value enough to be worth planning again.
+    pq::exec(pg.get(), "SET plan_cache_mode = force_generic_plan");
+    pq::prepare(pg.get(), "read_page",
+                "SELECT c.head, p.version, p.body, p.patch_id, p.client_id FROM channels c "
+                "LEFT JOIN LATERAL (SELECT version, body, patch_id, client_id FROM patches "
+                "WHERE channel_id = c.id AND version > $2 AND version <= c.head ORDER BY version LIMIT $3) p "
+                "ON true WHERE c.name = $1");
+    pq::prepare(pg.get(), "channel_row", "SELECT head, conflict_policy FROM channels WHERE name = $1");
+    pq::prepare(pg.get(), "configure_channel",
+                "INSERT INTO channels (name, conflict_policy) VALUES ($1, $2) ON CONFLICT (name) "
+                "DO UPDATE SET conflict_policy = EXCLUDED.conflict_policy RETURNING head, conflict_policy, id");
   }
   PGconn* batches() {
-    PGconn* c = pages();
     if (!batch_statements) {
-      prepare_batch_statements(c);
+      prepare_batch_statements(pg.get());
       batch_statements = true;
     }
-    return c;
+    return pg.get();
   }
-  // A connection broke, or was left inside a transaction or a pipeline.
+  // Broken, or left inside a transaction or a pipeline.
   bool broken() const {
-    if (pq && !pq->is_open()) return true;
-    return raw && (PQstatus(raw.get()) != CONNECTION_OK || PQpipelineStatus(raw.get()) != PQ_PIPELINE_OFF ||
-                   PQtransactionStatus(raw.get()) != PQTRANS_IDLE);
+    return PQstatus(pg.get()) != CONNECTION_OK || PQpipelineStatus(pg.get()) != PQ_PIPELINE_OFF ||
+           PQtransactionStatus(pg.get()) != PQTRANS_IDLE;
   }
 
-  std::string url;
-  std::unique_ptr<pqxx::connection> pq;
-  pq::Conn raw;
+  pq::Conn pg;
   bool batch_statements = false;
 };
 
@@ -97,8 +81,9 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
     // channel; a row with no version, no patch after `after`.
     const std::string args[] = {channel, std::to_string(after), std::to_string(limit)};
     const char* values[] = {args[0].c_str(), args[1].c_str(), args[2].c_str()};
-    const pq::Result rows(PQexecPrepared(conn().pages(), "read_page", 3, values, nullptr, nullptr, /*binary=*/1));
-    if (PQresultStatus(rows.get()) != PGRES_TUPLES_OK) throw pq::Error(PQerrorMessage(conn().pages()), "");
+    PGconn* pg = conn().pg.get();
+    const pq::Result rows(PQexecPrepared(pg, "read_page", 3, values, nullptr, nullptr, /*binary=*/1));
+    if (PQresultStatus(rows.get()) != PGRES_TUPLES_OK) throw pq::Error(PQerrorMessage(pg), "");
     auto int8 = [&](int row, int col) {
       std::uint64_t be;  // int8 in binary format: 8 bytes, network order
       std::memcpy(&be, PQgetvalue(rows.get(), row, col), sizeof be);
@@ -120,12 +105,9 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
     }
     const std::int64_t last = page.patches.empty() ? after : page.patches.back().version;
     page.has_more = last < page.head;
-  } catch (const pqxx::broken_connection& e) {
-    conn_.reset();
-    return absl::UnavailableError(std::string("database connection lost: ") + e.what());
   } catch (const std::exception& e) {
     conn_.reset();
-    return absl::UnavailableError(e.what());
+    return absl::UnavailableError(std::string("could not read the log: ") + e.what());
   }
   return page;
 }
@@ -133,13 +115,15 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
 absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& channel) {
   ChannelState state{channel, 0, "last_writer_wins", ""};
   try {
-    pqxx::nontransaction tx(conn().pqxx());
-    if (server_id_.empty()) server_id_ = tx.exec1("SELECT site_id FROM server_identity")[0].c_str();
+    PGconn* pg = conn().pg.get();
+    if (server_id_.empty()) {
+      server_id_ = pq::text(pq::exec(pg, "SELECT site_id FROM server_identity").get(), 0, 0);
+    }
     state.server_id = server_id_;
-    const pqxx::result ch = tx.exec_prepared("channel_row", channel);
-    if (!ch.empty()) {
-      state.head = ch[0][1].as<std::int64_t>();
-      state.conflict_policy = ch[0][2].c_str();
+    const pq::Result ch = pq::exec_prepared(pg, "channel_row", {&channel});
+    if (PQntuples(ch.get()) > 0) {
+      state.head = pq::int64(ch.get(), 0, 0);
+      state.conflict_policy = pq::text(ch.get(), 0, 1);
     }
   } catch (const std::exception& e) {
     conn_.reset();
@@ -151,15 +135,9 @@ absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& chann
 absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
                                                     const std::string& conflict_policy) {
   try {
-    pqxx::work tx(conn().pqxx());
-    const pqxx::row r = tx.exec1(
-        "INSERT INTO channels (name, conflict_policy) VALUES (" + tx.quote(channel) + ", " +
-        tx.quote(conflict_policy) +
-        ") ON CONFLICT (name) DO UPDATE SET conflict_policy = EXCLUDED.conflict_policy "
-        "RETURNING head, conflict_policy, id");
-    tx.commit();
-    channel_ids_[channel] = r[2].as<std::int64_t>();
-    return ChannelState{channel, r[0].as<std::int64_t>(), r[1].c_str(), server_id_};
+    const pq::Result r = pq::exec_prepared(conn().pg.get(), "configure_channel", {&channel, &conflict_policy});
+    channel_ids_[channel] = pq::int64(r.get(), 0, 2);
+    return ChannelState{channel, pq::int64(r.get(), 0, 0), std::string(pq::text(r.get(), 0, 1)), server_id_};
   } catch (const std::exception& e) {
     conn_.reset();
     return absl::UnavailableError(e.what());

@@ -1,5 +1,5 @@
 #pragma once
-// ChangeLog on PostgreSQL through libpqxx (see change_log.h for the
+// ChangeLog on PostgreSQL through libpq (see change_log.h for the
 // contract). The schema is migrations/*.sql.
 
 #include <memory>

@@ -51,6 +51,14 @@ Result exec(PGconn* conn, const char* sql) {
   return r;
 }
 
+Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params) {
+  std::vector<const char*> values;
+  for (const std::string* p : params) values.push_back(p->c_str());
+  Result r(PQexecPrepared(conn, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  if (!succeeded(r.get())) fail(conn, r.get());
+  return r;
+}
+
 void TextArray::add(std::string_view text) {
   if (count_++ > 0) body_ += ',';
   append_quoted(body_, text);

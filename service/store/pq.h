@@ -1,7 +1,7 @@
 #pragma once
-// Thin helpers over libpq for the two hot paths that bypass libpqxx: log
-// pages read in binary format, and the committer's batches, sent as
-// prepared statements in pipeline mode (libpqxx 6 can do neither).
+// Thin helpers over libpq, on which the change log runs: libpqxx 6 can
+// neither read results in binary format (log pages) nor send statements in
+// pipeline mode (the committer's batches).
 
 #include <libpq-fe.h>
 
@@ -43,8 +43,10 @@ Conn connect(const std::string& url);
 // Prepares `sql` as `name` on `conn`; throws Error.
 void prepare(PGconn* conn, const char* name, const char* sql);
 
-// Runs one statement outside pipeline mode; throws Error unless it succeeds.
+// Runs one statement outside pipeline mode, with text results; throws
+// Error unless it succeeds.
 Result exec(PGconn* conn, const char* sql);
+Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params);
 
 // A one-dimensional PostgreSQL array in text form, built element by
 // element: the way a batch passes a variable number of rows as one
