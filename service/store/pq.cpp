@@ -81,9 +81,11 @@ void TextArray::add_bytea(std::string_view bytes) {
 }
 
 const std::string& TextArray::str() {
-  literal_ = body_;
-  literal_ += '}';
-  return literal_;
+  if (!closed_) {
+    body_ += '}';  // in place: a batch's arrays can be large
+    closed_ = true;
+  }
+  return body_;
 }
 
 Pipeline::Pipeline(PGconn* conn) : conn_(conn) {

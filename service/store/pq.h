@@ -58,11 +58,12 @@ class TextArray {
   void add(std::int64_t value);
   void add_bytea(std::string_view bytes);  // hex form
   bool empty() const { return count_ == 0; }
-  const std::string& str();  // the literal, e.g. {"a","b"}
+  // The literal, e.g. {"a","b"}; closes the array, so nothing may be added after.
+  const std::string& str();
 
  private:
   std::string body_ = "{";
-  std::string literal_;
+  bool closed_ = false;
   std::size_t count_ = 0;
 };
 
