@@ -9,12 +9,19 @@
 // everything pending goes out in one send. A socket that keeps up still gets
 // each frame at once; a backlog leaves in batches.
 //
+// Data messages skip Beast's write operation altogether: the session frames
+// them itself and hands them to try_append(), a copy with no asynchronous
+// operation, strand post or handler allocation per frame (those were half
+// of the bridge's CPU under fan-out). Beast's own writes (the handshake
+// response, pongs, the close) still come through async_write_some.
+//
 // Invariants:
-// - Bytes reach the socket in the order they were written: data frames and
-//   Beast's own control frames (pong, close) all pass through here.
+// - Bytes reach the socket in the order they were written, and every frame
+//   enters `pending` whole (both paths append a frame in one step), so data
+//   frames and Beast's control frames never interleave inside a frame.
 // - Memory is bounded: while more than kMaxPending bytes wait, a write
-//   completes only when the send in flight ends, so a slow client slows its
-//   writer as before.
+//   completes only when the send in flight ends, and try_append refuses,
+//   so a slow client slows its writer.
 // - The state (socket and buffers) is shared with the send in flight, so a
 //   session that goes away mid-send leaves nothing dangling; the socket
 //   closes when that send ends.
@@ -29,9 +36,11 @@
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace bridge {
 
@@ -78,6 +87,31 @@ class CoalescingStream {
         token, buffers);
   }
 
+  // Appends `header` then `payload` (one whole frame) to what goes out
+  // next, unless more than kMaxPending bytes already wait or a send failed.
+  // Returns whether it did.
+  bool try_append(std::string_view header, std::string_view payload) {
+    if (state_->error || state_->pending.size() > kMaxPending) return false;
+    state_->pending.append(header);
+    state_->pending.append(payload);
+    if (!state_->busy) send(state_);
+    return true;
+  }
+
+  // The first send error, sticky; try_append refuses once there is one.
+  boost::beast::error_code error() const { return state_->error; }
+
+  // Calls `fn` once, on the socket's executor and never inline, when
+  // try_append may succeed again: pending bytes are down to kMaxPending,
+  // or a send failed. Replaces an earlier `fn` not yet called.
+  void when_room(std::function<void()> fn) {
+    if (state_->error || state_->pending.size() <= kMaxPending) {
+      boost::asio::post(state_->socket.get_executor(), std::move(fn));
+      return;
+    }
+    state_->room = std::move(fn);
+  }
+
   // Completes once everything written so far has been sent (or failed).
   template <class Token>
   auto async_flush(Token&& token) {
@@ -98,6 +132,7 @@ class CoalescingStream {
     boost::beast::error_code error;  // the first send error
     std::optional<std::pair<WriteHandler, std::size_t>> parked;  // waits for room
     std::optional<FlushHandler> flushed;                          // waits for idle
+    std::function<void()> room;                                   // waits for room, see when_room
   };
 
   static void flush(const std::shared_ptr<State>& state, FlushHandler handler) {
@@ -126,6 +161,11 @@ class CoalescingStream {
       auto [handler, n] = std::move(*state->parked);
       state->parked.reset();
       std::move(handler)(state->error, state->error ? 0 : n);
+    }
+    if (state->room && (state->error || state->pending.size() <= kMaxPending)) {
+      auto fn = std::move(state->room);
+      state->room = nullptr;
+      fn();
     }
     if (state->flushed && (!state->busy || state->error)) {
       auto handler = std::move(*state->flushed);

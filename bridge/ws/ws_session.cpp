@@ -7,6 +7,7 @@
 #include "codec/crdt_codec.h"
 #include "codec/json_codec.h"
 #include "upstream/calls.h"
+#include "ws/text_frame.h"
 #include "ws/token_claims.h"
 
 namespace bridge {
@@ -179,7 +180,7 @@ void WsSession::fell_behind() {
     skipping_ = false;
   } else {
     mode_ = Mode::kBehind;
-    rejoin_if_drained();  // else on_write does, once the queue drains
+    rejoin_if_drained();  // else write_queue does, once the queue drains
   }
 }
 
@@ -239,7 +240,7 @@ void WsSession::on_item(upstream::Item item) {
 // client to take what it was sent.
 void WsSession::read_history() {
   if (!ready_ || reading_history_ || closing_ || closed_ || mode_ != Mode::kJoining) return;
-  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_write calls again
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // write_queue calls again
   reading_history_ = true;
   if (first_join_ && (params_.head || params_.crdt)) {
     api::GetChannelInfoRequest req;
@@ -441,7 +442,7 @@ void WsSession::request_sync(std::int64_t from, int limit, bool crdt_pull) {
 
 void WsSession::next_sync() {
   if (sync_running_ || !sync_pending_ || closing_ || closed_) return;
-  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_write calls again
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // write_queue calls again
   sync_pending_ = false;
   sync_running_ = true;
   api::GetChangesRequest req;
@@ -622,7 +623,7 @@ void WsSession::handle_crdt_frame(std::string_view text) {
 void WsSession::enqueue(Frame frame) {
   if (closed_ || closing_) return;
   queue_.push_back(std::move(frame));
-  if (queue_.size() == 1) do_write();
+  if (!waiting_room_ && !writing_) write_queue();
 }
 
 void WsSession::send_error(std::string_view code, std::string_view message) {
@@ -630,31 +631,45 @@ void WsSession::send_error(std::string_view code, std::string_view message) {
   enqueue(std::make_shared<const std::string>(codec::encode_error(code, message)));
 }
 
-void WsSession::do_write() {
-  ws_.text(true);
-  ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
-}
-
-void WsSession::on_write(beast::error_code ec, std::size_t) {
-  queue_.pop_front();
-  if (ec) {
-    queue_.clear();
-    finish();
-    return;
-  }
-  ctx_.stats.message_out();
-  if (queue_.size() < ctx_.limits.queue_messages / 2) {
-    rejoin_if_drained();
-    if (mode_ == Mode::kJoining) read_history();
-    next_sync();
-    if (wait_queue_) {
-      wait_queue_ = false;
-      maybe_read();
+// Hands queued frames to the stream until it is full (see CoalescingStream),
+// then does what a drained queue allows: read the client again, read the
+// log, close.
+void WsSession::write_queue() {
+  writing_ = true;  // what this calls may enqueue: this loop sends it
+  auto& out = ws_.next_layer();
+  while (!queue_.empty()) {
+    if (out.error() || !ws_.is_open()) {
+      // The client is gone, or Beast is closing the stream (its close frame
+      // may already be out: nothing may follow it). The read ends too.
+      writing_ = false;
+      queue_.clear();
+      if (out.error()) finish();
+      return;
+    }
+    const std::string& text = *queue_.front();
+    if (!out.try_append(TextFrameHeader(text.size()).bytes(), text)) {
+      writing_ = false;
+      waiting_room_ = true;
+      out.when_room([self = shared_from_this()] {
+        self->waiting_room_ = false;
+        self->write_queue();
+      });
+      return;
+    }
+    queue_.pop_front();
+    ctx_.stats.message_out();
+    if (queue_.size() < ctx_.limits.queue_messages / 2) {
+      rejoin_if_drained();
+      if (mode_ == Mode::kJoining) read_history();
+      next_sync();
+      if (wait_queue_) {
+        wait_queue_ = false;
+        maybe_read();
+      }
     }
   }
-  if (!queue_.empty()) {
-    do_write();
-  } else if (closing_ && !closed_) {
+  writing_ = false;
+  if (closing_ && !closed_) {
     closed_ = true;
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
   }

@@ -98,8 +98,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // Frames to the client.
   void enqueue(Frame frame);
   void send_error(std::string_view code, std::string_view message);
-  void do_write();
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void write_queue();
   void end_with(const grpc::Status& status);  // an error frame for `status`, then close
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void watch_idle();
@@ -140,7 +139,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   google::protobuf::ListValue pull_changes_;  // a CRDT pull's pages so far
 
   // Frames to the client, and reading from it.
-  boost::container::deque<Frame> queue_;  // front is being written
+  // Frames not yet handed to the stream: it takes them while it holds under
+  // CoalescingStream::kMaxPending bytes, so these wait only for a client
+  // that does not read.
+  boost::container::deque<Frame> queue_;
+  bool writing_ = false;       // write_queue() is running
+  bool waiting_room_ = false;  // the stream is full; it calls write_queue() when not
   bool closing_ = false;
   bool closed_ = false;
   bool counted_ = false;

@@ -1,6 +1,8 @@
 // The write-coalescing layer under the bridge's websockets, on a real
 // loopback TCP connection: bytes arrive complete and in order, writes stop
 // completing while the peer reads nothing, and a flush waits for the send.
+// Frames the bridge appends itself reach a Beast websocket client as the
+// messages written, among Beast's own control frames.
 
 #include "ws/coalescing_stream.h"
 
@@ -11,6 +13,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "ws/text_frame.h"
 
 namespace bridge {
 namespace {
@@ -133,6 +140,95 @@ TEST(CoalescingStream, ASendErrorFailsLaterWrites) {
   p.io.restart();
   p.io.run();
   EXPECT_EQ(after, last);
+}
+
+// A server websocket over CoalescingStream and a plain Beast client, past
+// the handshake.
+struct WsPair {
+  net::io_context io;
+  std::optional<boost::beast::websocket::stream<CoalescingStream>> server;
+  boost::beast::websocket::stream<tcp::socket> client{io};
+
+  WsPair() {
+    tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    client.next_layer().connect(acceptor.local_endpoint());
+    tcp::socket accepted(io);
+    acceptor.accept(accepted);
+    server.emplace(CoalescingStream(boost::beast::tcp_stream(std::move(accepted))));
+    bool accepted_ok = false, handshake_ok = false;
+    server->async_accept([&](boost::beast::error_code ec) { accepted_ok = !ec; });
+    client.async_handshake("127.0.0.1", "/", [&](boost::beast::error_code ec) { handshake_ok = !ec; });
+    io.run();
+    io.restart();
+    EXPECT_TRUE(accepted_ok && handshake_ok);
+  }
+
+  bool append(const std::string& text) {
+    return server->next_layer().try_append(TextFrameHeader(text.size()).bytes(), text);
+  }
+
+  // Reads `n` messages as the client, running the server meanwhile.
+  std::vector<std::string> read_messages(std::size_t n) {
+    std::vector<std::string> got;
+    boost::beast::flat_buffer buffer;
+    std::function<void()> next = [&] {
+      client.async_read(buffer, [&](boost::beast::error_code ec, std::size_t) {
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(client.got_text());
+        got.push_back(boost::beast::buffers_to_string(buffer.data()));
+        buffer.consume(buffer.size());
+        if (got.size() < n) next();
+      });
+    };
+    next();
+    io.restart();
+    io.run();
+    return got;
+  }
+};
+
+std::string message(std::size_t size, int i) {
+  std::string s = std::to_string(i) + "/" + std::to_string(size) + ":";
+  s.resize(size, static_cast<char>('a' + i % 26));
+  return s.substr(0, size);
+}
+
+TEST(CoalescingStream, AppendedFramesArriveAsTheMessagesWritten) {
+  WsPair p;
+  // Every length encoding: 7 bits, 16 bits (from 126), 64 bits (from 65,536).
+  const std::vector<std::size_t> sizes = {0, 1, 125, 126, 127, 65535, 65536, 100000, 3};
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    sent.push_back(message(sizes[i], static_cast<int>(i)));
+    ASSERT_TRUE(p.append(sent.back())) << "refused with " << i << " frames pending";
+    // Beast's own frames go through the same stream between ours.
+    if (i == 2) p.server->async_ping("between", [](boost::beast::error_code ec) { ASSERT_FALSE(ec); });
+  }
+  EXPECT_EQ(p.read_messages(sent.size()), sent);
+}
+
+TEST(CoalescingStream, AppendRefusesWhileThePeerReadsNothingUntilThereIsRoom) {
+  WsPair p;
+  std::vector<std::string> sent;
+  while (sent.size() < 2000) {
+    std::string m = message(64 * 1024, static_cast<int>(sent.size()));
+    if (!p.append(m)) break;
+    sent.push_back(std::move(m));
+    p.io.restart();
+    p.io.poll();  // let sends run, as the strand would between frames
+  }
+  ASSERT_LT(sent.size(), 2000u) << "never refused: nothing bounds the pending bytes";
+  bool room = false;
+  p.server->next_layer().when_room([&] { room = true; });
+  p.io.restart();
+  p.io.run_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(room) << "room while the peer had read nothing";
+
+  EXPECT_EQ(p.read_messages(sent.size()), sent);
+  EXPECT_TRUE(room);
+  const std::string last = "after the backlog";
+  EXPECT_TRUE(p.append(last));
+  EXPECT_EQ(p.read_messages(1), std::vector<std::string>{last});
 }
 
 }  // namespace
