@@ -18,9 +18,14 @@ namespace syncd::store {
 // Channel name -> row id, for rows known to exist.
 using ChannelIds = std::map<std::string, std::int64_t>;
 
-// Prepares the statements commit_batch uses; once per connection. Each
-// plan depends on its arrays' lengths only, so the connection should plan
-// them generically (plan_cache_mode). Throws pq::Error.
+// Sets up a connection for the statements below and the log reads: each
+// is planned once (no plan depends on a parameter's value), and planned to
+// find rows by index whatever the tables held when it was planned. Throws
+// pq::Error.
+void configure_session(PGconn* conn);
+
+// Prepares the statements commit_batch uses; once per connection
+// (configured above). Throws pq::Error.
 void prepare_batch_statements(PGconn* conn);
 
 // Commits `batch` on `conn` (prepared above, idle, not in a transaction),

@@ -16,9 +16,7 @@ namespace syncd::store {
 // batch statements are prepared only where batches are committed.
 struct PgChangeLog::Connection {
   explicit Connection(const std::string& url) : pg(pq::connect(url)) {
-    // Every statement here is planned once: no plan depends on a
-    // parameter's value enough to be worth planning again.
-    pq::exec(pg.get(), "SET plan_cache_mode = force_generic_plan");
+    configure_session(pg.get());
     pq::prepare(pg.get(), "read_page",
                 "SELECT c.head, p.version, p.body, p.patch_id, p.client_id FROM channels c "
                 "LEFT JOIN LATERAL (SELECT version, body, patch_id, client_id FROM patches "
