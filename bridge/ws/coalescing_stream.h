@@ -11,8 +11,8 @@
 //
 // Data messages skip Beast's write operation altogether: the session frames
 // them itself and hands them to try_append(), a copy with no asynchronous
-// operation, strand post or handler allocation per frame (those were half
-// of the bridge's CPU under fan-out). Beast's own writes (the handshake
+// operation, strand post or handler allocation per frame (those were
+// about 40% of the bridge's CPU under fan-out). Beast's own writes (the handshake
 // response, pongs, the close) still come through async_write_some.
 //
 // Invariants:
