@@ -180,7 +180,7 @@ void WsSession::fell_behind() {
     skipping_ = false;
   } else {
     mode_ = Mode::kBehind;
-    rejoin_if_drained();  // else write_queue does, once the queue drains
+    rejoin_if_drained();  // else on_drained does, once the queue drains
   }
 }
 
@@ -240,7 +240,7 @@ void WsSession::on_item(upstream::Item item) {
 // client to take what it was sent.
 void WsSession::read_history() {
   if (!ready_ || reading_history_ || closing_ || closed_ || mode_ != Mode::kJoining) return;
-  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // write_queue calls again
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_drained calls again
   reading_history_ = true;
   if (first_join_ && (params_.head || params_.crdt)) {
     api::GetChannelInfoRequest req;
@@ -442,7 +442,7 @@ void WsSession::request_sync(std::int64_t from, int limit, bool crdt_pull) {
 
 void WsSession::next_sync() {
   if (sync_running_ || !sync_pending_ || closing_ || closed_) return;
-  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // write_queue calls again
+  if (queue_.size() >= ctx_.limits.queue_messages / 2) return;  // on_drained calls again
   sync_pending_ = false;
   sync_running_ = true;
   api::GetChangesRequest req;
@@ -658,20 +658,35 @@ void WsSession::write_queue() {
     }
     queue_.pop_front();
     ctx_.stats.message_out();
-    if (queue_.size() < ctx_.limits.queue_messages / 2) {
-      rejoin_if_drained();
-      if (mode_ == Mode::kJoining) read_history();
-      next_sync();
-      if (wait_queue_) {
-        wait_queue_ = false;
-        maybe_read();
-      }
+    if (queue_.size() < ctx_.limits.queue_messages / 2 && !drain_posted_ &&
+        (mode_ != Mode::kLive || sync_pending_ || wait_queue_)) {
+      // Posted, never run here: this may be inside the handler that
+      // enqueued (a history page, say), which has yet to settle the mode
+      // these steps depend on.
+      drain_posted_ = true;
+      on_strand([](WsSession& s) {
+        s.drain_posted_ = false;
+        s.on_drained();
+      });
     }
   }
   writing_ = false;
   if (closing_ && !closed_) {
     closed_ = true;
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+}
+
+// What a queue under half its limit allows: rejoin the feed, read the log,
+// serve a sync request, read the client again.
+void WsSession::on_drained() {
+  if (closed_ || queue_.size() >= ctx_.limits.queue_messages / 2) return;  // write_queue posts again
+  rejoin_if_drained();
+  if (mode_ == Mode::kJoining) read_history();
+  next_sync();
+  if (wait_queue_) {
+    wait_queue_ = false;
+    maybe_read();
   }
 }
 

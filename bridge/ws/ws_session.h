@@ -99,6 +99,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void enqueue(Frame frame);
   void send_error(std::string_view code, std::string_view message);
   void write_queue();
+  void on_drained();
   void end_with(const grpc::Status& status);  // an error frame for `status`, then close
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void watch_idle();
@@ -145,6 +146,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   boost::container::deque<Frame> queue_;
   bool writing_ = false;       // write_queue() is running
   bool waiting_room_ = false;  // the stream is full; it calls write_queue() when not
+  bool drain_posted_ = false;  // on_drained() is posted
   bool closing_ = false;
   bool closed_ = false;
   bool counted_ = false;
