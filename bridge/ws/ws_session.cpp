@@ -623,7 +623,7 @@ void WsSession::handle_crdt_frame(std::string_view text) {
 void WsSession::enqueue(Frame frame) {
   if (closed_ || closing_) return;
   queue_.push_back(std::move(frame));
-  if (!waiting_room_ && !writing_) write_queue();
+  if (!waiting_room_) write_queue();
 }
 
 void WsSession::send_error(std::string_view code, std::string_view message) {
@@ -635,20 +635,17 @@ void WsSession::send_error(std::string_view code, std::string_view message) {
 // then does what a drained queue allows: read the client again, read the
 // log, close.
 void WsSession::write_queue() {
-  writing_ = true;  // what this calls may enqueue: this loop sends it
   auto& out = ws_.next_layer();
   while (!queue_.empty()) {
     if (out.error() || !ws_.is_open()) {
       // The client is gone, or Beast is closing the stream (its close frame
       // may already be out: nothing may follow it). The read ends too.
-      writing_ = false;
       queue_.clear();
       if (out.error()) finish();
       return;
     }
     const std::string& text = *queue_.front();
     if (!out.try_append(TextFrameHeader(text.size()).bytes(), text)) {
-      writing_ = false;
       waiting_room_ = true;
       out.when_room([self = shared_from_this()] {
         self->waiting_room_ = false;
@@ -670,7 +667,6 @@ void WsSession::write_queue() {
       });
     }
   }
-  writing_ = false;
   if (closing_ && !closed_) {
     closed_ = true;
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finish(); });

@@ -144,7 +144,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // CoalescingStream::kMaxPending bytes, so these wait only for a client
   // that does not read.
   boost::container::deque<Frame> queue_;
-  bool writing_ = false;       // write_queue() is running
   bool waiting_room_ = false;  // the stream is full; it calls write_queue() when not
   bool drain_posted_ = false;  // on_drained() is posted
   bool closing_ = false;
