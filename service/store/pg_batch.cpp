@@ -277,10 +277,11 @@ void configure_session(PGconn* conn) {
   // A plan is made on a statement's first use and kept until the tables it
   // reads are next analyzed. Made on a new deployment's empty tables,
   // PostgreSQL's choice is to hash the batch's keys and scan the whole
-  // table; kept while the table grows, that makes every batch slower
-  // (a tenth of the throughput within a minute of writes). Every statement
-  // here finds a batch's rows by key, for which an index lookup per key is
-  // right at every table size, so plans that scan whole tables are ruled out.
+  // table; kept while the table grows, that makes every batch slower (a
+  // fifth of the throughput or less within a minute of writes). Every
+  // statement here finds a batch's rows by key, for which an index lookup
+  // per key is right at every table size, so plans that scan whole tables
+  // are ruled out.
   pq::exec(conn,
            "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off; "
            "SET enable_mergejoin = off");
