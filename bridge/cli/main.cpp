@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
   std::string upstream = env_or("SYNC_UPSTREAM", "127.0.0.1:50051");
   int threads = 2;
   int idle = 60;
-  std::size_t max_frame = 1 << 20;
-  std::size_t queue = 1024;
+  int header_timeout = 30;
+  bridge::BridgeLimits limits;
   std::string log_level;
   std::string token_file = env_or("SYNC_BRIDGE_TOKEN_FILE", "");
   po::options_description flags(
@@ -51,9 +51,25 @@ int main(int argc, char** argv) {
       "threads", po::value<int>(&threads)->default_value(threads), "I/O threads")(
       "idle-timeout", po::value<int>(&idle)->default_value(idle),
       "seconds without any frame (ping and pong included) before a socket is closed")(
-      "max-frame-bytes", po::value<std::size_t>(&max_frame)->default_value(max_frame),
+      "max-frame-bytes", po::value<std::size_t>(&limits.max_frame_bytes)->default_value(limits.max_frame_bytes),
       "largest client frame; a larger one closes the socket with 1009")(
-      "queue-limit", po::value<std::size_t>(&queue)->default_value(queue),
+      "max-frame-depth", po::value<std::size_t>(&limits.parse.max_depth)->default_value(limits.parse.max_depth),
+      "deepest nesting of arrays and objects in a client frame; deeper: error invalid_json")(
+      "max-frame-values", po::value<std::size_t>(&limits.parse.max_values)->default_value(limits.parse.max_values),
+      "most JSON values in a client frame; more: error too_large")(
+      "max-read-rate", po::value<std::size_t>(&limits.read_bytes_per_second)->default_value(limits.read_bytes_per_second),
+      "bytes/s of frames read from one socket (each frame counts at least 512); a faster client is\n"
+      "read more slowly, so none can hold an I/O thread. 0: no limit")(
+      "max-sockets-per-address", po::value<std::size_t>(&limits.sockets_per_address)->default_value(limits.sockets_per_address),
+      "open WebSockets from one IP address; more: error rate_limited, close 1008. 0: no limit")(
+      "max-sockets-per-subject", po::value<std::size_t>(&limits.sockets_per_subject)->default_value(limits.sockets_per_subject),
+      "open WebSockets of one token subject (counted once syncd accepts the token); more: error\n"
+      "rate_limited, close 1008. 0: no limit")(
+      "header-timeout", po::value<int>(&header_timeout)->default_value(header_timeout),
+      "seconds a client has to send a whole HTTP request head (slow senders are cut off)")(
+      "max-header-bytes", po::value<std::size_t>(&limits.max_header_bytes)->default_value(limits.max_header_bytes),
+      "largest HTTP request head (request line and headers); larger: 431 and close")(
+      "queue-limit", po::value<std::size_t>(&limits.queue_messages)->default_value(limits.queue_messages),
       "frames queued per socket; a client further behind is served from the log once it catches up")(
       "upstream-token-file", po::value<std::string>(&token_file)->default_value(token_file, "$SYNC_BRIDGE_TOKEN_FILE"),
       "the bridge's own JWT, when syncd has authentication on: it needs read access to every channel\n"
@@ -73,11 +89,15 @@ int main(int argc, char** argv) {
     std::cout << flags << "\n";
     return 0;
   }
-  if (threads < 1 || idle < 1 || max_frame < 1024 || queue < 2) {
-    std::cerr << "sync-bridge: --threads and --idle-timeout must be >= 1, --max-frame-bytes >= 1024, "
-                 "--queue-limit >= 2\n";
+  if (threads < 1 || idle < 1 || header_timeout < 1 || limits.max_frame_bytes < 1024 || limits.queue_messages < 2 ||
+      limits.parse.max_depth < 4 || limits.parse.max_depth > 1000 || limits.parse.max_values < 16 ||
+      limits.max_header_bytes < 1024) {
+    std::cerr << "sync-bridge: --threads, --idle-timeout and --header-timeout must be >= 1, --max-frame-bytes >= 1024,\n"
+                 "--queue-limit >= 2, --max-frame-depth 4..1000, --max-frame-values >= 16, --max-header-bytes >= 1024\n";
     return 2;
   }
+  limits.idle_timeout = std::chrono::seconds(idle);
+  limits.header_timeout = std::chrono::seconds(header_timeout);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   const std::size_t colon = listen.rfind(':');
@@ -92,7 +112,7 @@ int main(int argc, char** argv) {
 
   sync_runtime::raise_open_file_limit();
   sync_runtime::skip_mutex_deadlock_checks();
-  bridge::BridgeContext ctx;
+  bridge::BridgeContext ctx(limits);
   grpc::ChannelArguments args;
   // Clients resume with `since` and resend patches themselves (duplicates
   // are answered `ignored`); gRPC's own retries would only add state.
@@ -100,9 +120,6 @@ int main(int argc, char** argv) {
   ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
   ctx.stub = api::Sync::NewStub(ctx.channel);
   ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);
-  ctx.limits.idle_timeout = std::chrono::seconds(idle);
-  ctx.limits.max_frame_bytes = max_frame;
-  ctx.limits.queue_messages = queue;
 
   net::io_context ioc(threads);
   std::shared_ptr<bridge::Listener> listener;

@@ -4,42 +4,43 @@
 
 namespace bridge::codec {
 
-std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view text, const std::string& channel) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{"invalid_json", "the frame is not valid JSON"};
-  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-    return Error{"invalid_message", "a frame must be a JSON object with a \"type\" string"};
-  }
-  if (auto c = j.find("channel"); c != j.end() && !c->is_null() && *c != channel) {
+namespace bj = boost::json;
+
+std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view text, const std::string& channel,
+                                                   const ParseLimits& limits) {
+  auto parsed = parse_json(text, limits);
+  if (auto* e = std::get_if<ParseError>(&parsed)) return Error{std::move(e->code), std::move(e->message)};
+  const bj::value& value = std::get<bj::value>(parsed);
+  const bj::string* type = value.is_object() ? find_string(value.get_object(), "type") : nullptr;
+  if (type == nullptr) return Error{"invalid_message", "a frame must be a JSON object with a \"type\" string"};
+  const bj::object& j = value.get_object();
+  if (const bj::value* c = j.if_contains("channel"); c != nullptr && !c->is_null() &&
+                                                     !(c->is_string() && c->get_string() == channel)) {
     return Error{"invalid_message", "this socket is on channel " + channel + "; open another for another channel"};
   }
   std::int64_t version = 0;
   bool has_version = false;
   if (auto e = read_integer(j, "version", &version, &has_version)) return Error{"invalid_message", e->message};
   if (version < 0) return Error{"invalid_message", "version must be >= 0"};
-  const std::string& type = j["type"].get_ref<const std::string&>();
-  if (type == "pull") return CrdtMessage{CrdtPull{version}};
-  if (type != "update") {
-    return Error{"unknown_type", "unknown message type \"" + type.substr(0, 64) + "\"; expected update or pull"};
+  const std::string_view t(type->data(), type->size());
+  if (t == "pull") return CrdtMessage{CrdtPull{version}};
+  if (t != "update") {
+    return Error{"unknown_type", "unknown message type \"" + printable_prefix(t) + "\"; expected update or pull"};
   }
-  auto site = j.find("siteId");
-  if (site == j.end() || !site->is_string() || site->get_ref<const std::string&>().empty()) {
-    return Error{"invalid_patch", "an update needs a siteId (a non-empty string)"};
-  }
+  const bj::string* site = find_string(j, "siteId");
+  if (site == nullptr || site->empty()) return Error{"invalid_patch", "an update needs a siteId (a non-empty string)"};
   if (!has_version) return Error{"invalid_patch", "an update needs its version"};
-  auto changes = j.find("changes");
-  if (changes == j.end() || !changes->is_array()) return Error{"invalid_patch", "an update needs a changes array"};
+  const bj::value* changes = j.if_contains("changes");
+  if (changes == nullptr || !changes->is_array()) return Error{"invalid_patch", "an update needs a changes array"};
 
   api::Patch p;
-  const std::string& site_id = site->get_ref<const std::string&>();
+  const std::string site_id(site->data(), site->size());
   p.set_id("crdt:" + site_id + ":" + std::to_string(version));
   p.set_client_id(site_id);
   p.set_op("opaque");
   p.mutable_peer()->set_site_id(site_id);
   p.mutable_peer()->set_version(version);
-  if (!to_value(*changes, &(*p.mutable_data()->mutable_fields())["changes"], 1)) {
-    return Error{"invalid_patch", "changes are nested too deeply"};
-  }
+  to_value(*changes, &(*p.mutable_data()->mutable_fields())["changes"]);
   return CrdtMessage{std::move(p)};
 }
 

@@ -26,7 +26,8 @@ struct CrdtPull {
 using CrdtMessage = std::variant<api::Patch, CrdtPull>;
 
 // One text frame from a CRDT client of `channel`.
-std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view frame, const std::string& channel);
+std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view frame, const std::string& channel,
+                                                   const ParseLimits& limits = {});
 
 std::string encode_connected(const std::string& site_id, std::int64_t version, const std::string& channel);
 std::string encode_crdt_ack(const std::string& site_id, std::int64_t version, const std::string& channel);

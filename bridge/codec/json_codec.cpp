@@ -1,63 +1,61 @@
 #include "codec/json_codec.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "codec/json_values.h"
 
 namespace bridge::codec {
 
+namespace bj = boost::json;
 using google::protobuf::ListValue;
 using google::protobuf::Struct;
 using google::protobuf::Value;
 
 namespace {
-constexpr int kMaxDepth = 64;  // syncd refuses far less; this only bounds the recursion here
 constexpr double kMaxExactInteger = 9007199254740991.0;  // 2^53 - 1
 }  // namespace
 
-bool to_value(const Json& j, Value* out, int depth) {
-  if (depth > kMaxDepth) return false;
-  switch (j.type()) {
-    case Json::value_t::null:
+void to_value(const bj::value& j, Value* out) {
+  switch (j.kind()) {
+    case bj::kind::null:
       out->set_null_value(google::protobuf::NULL_VALUE);
-      return true;
-    case Json::value_t::boolean:
-      out->set_bool_value(j.get<bool>());
-      return true;
-    case Json::value_t::number_integer:
-      out->set_number_value(static_cast<double>(j.get<std::int64_t>()));
-      return true;
-    case Json::value_t::number_unsigned:
-      out->set_number_value(static_cast<double>(j.get<std::uint64_t>()));
-      return true;
-    case Json::value_t::number_float:
-      out->set_number_value(j.get<double>());
-      return true;
-    case Json::value_t::string:
-      out->set_string_value(j.get_ref<const std::string&>());
-      return true;
-    case Json::value_t::array: {
+      return;
+    case bj::kind::bool_:
+      out->set_bool_value(j.get_bool());
+      return;
+    case bj::kind::int64:
+      out->set_number_value(static_cast<double>(j.get_int64()));
+      return;
+    case bj::kind::uint64:
+      out->set_number_value(static_cast<double>(j.get_uint64()));
+      return;
+    case bj::kind::double_:
+      out->set_number_value(j.get_double());
+      return;
+    case bj::kind::string:
+      out->set_string_value(j.get_string().data(), j.get_string().size());
+      return;
+    case bj::kind::array: {
       ListValue* list = out->mutable_list_value();
-      for (const Json& item : j) {
-        if (!to_value(item, list->add_values(), depth + 1)) return false;
-      }
-      return true;
+      list->mutable_values()->Reserve(static_cast<int>(j.get_array().size()));
+      for (const bj::value& item : j.get_array()) to_value(item, list->add_values());
+      return;
     }
-    case Json::value_t::object: {
-      Struct* s = out->mutable_struct_value();
-      for (const auto& [key, item] : j.items()) {
-        if (!to_value(item, &(*s->mutable_fields())[key], depth + 1)) return false;
-      }
-      return true;
+    case bj::kind::object: {
+      auto* fields = out->mutable_struct_value()->mutable_fields();
+      for (const auto& item : j.get_object()) to_value(item.value(), &(*fields)[std::string(item.key())]);
+      return;
     }
-    default:
-      return false;
   }
 }
 
 Json from_struct(const Struct& s) {
+  // Map keys are unique: append without the ordered object's linear lookup.
   Json out = Json::object();
-  for (const auto& [key, value] : s.fields()) out[key] = from_value(value);
+  auto& members = out.get_ref<Json::object_t&>();
+  members.reserve(s.fields().size());
+  for (const auto& [key, value] : s.fields()) members.emplace_back(key, from_value(value));
   return out;
 }
 
@@ -90,26 +88,25 @@ namespace {
 Error invalid_patch(std::string message) { return {"invalid_patch", std::move(message)}; }
 
 // Reads an optional string field; an error when present with another type.
-std::optional<Error> take_string(const Json& j, const char* key, std::string* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_string()) return invalid_patch(std::string(key) + " must be a string");
-  *out = it->get<std::string>();
+std::optional<Error> take_string(const bj::object& j, std::string_view key, std::string* out) {
+  const bj::value* v = j.if_contains(key);
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  if (!v->is_string()) return invalid_patch(std::string(key) + " must be a string");
+  out->assign(v->get_string().data(), v->get_string().size());
   return std::nullopt;
 }
 
 // An integer field that fits int64 (whole-valued floats such as 1.0 too).
-std::optional<Error> take_integer(const Json& j, const char* key, std::int64_t* out, bool* present) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  if (it->is_number_integer()) {
-    if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
-      return invalid_patch(std::string(key) + " is too large");
-    }
-    *out = it->get<std::int64_t>();
-  } else if (it->is_number_float() && std::trunc(it->get<double>()) == it->get<double>() &&
-             std::fabs(it->get<double>()) < 9.2e18) {
-    *out = static_cast<std::int64_t>(it->get<double>());
+std::optional<Error> take_integer(const bj::object& j, std::string_view key, std::int64_t* out, bool* present) {
+  const bj::value* v = j.if_contains(key);
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  if (v->is_int64()) {
+    *out = v->get_int64();
+  } else if (v->is_uint64()) {
+    return invalid_patch(std::string(key) + " is too large");  // the parser keeps int64 when it fits
+  } else if (v->is_double() && std::trunc(v->get_double()) == v->get_double() &&
+             std::fabs(v->get_double()) < 9.2e18) {
+    *out = static_cast<std::int64_t>(v->get_double());
   } else {
     return invalid_patch(std::string(key) + " must be an integer");
   }
@@ -117,10 +114,11 @@ std::optional<Error> take_integer(const Json& j, const char* key, std::int64_t* 
   return std::nullopt;
 }
 
-std::variant<ClientMessage, Error> decode_patch(const Json& payload) {
-  if (!payload.is_object()) return invalid_patch("a patch payload must be an object");
+std::variant<ClientMessage, Error> decode_patch(const bj::value& value) {
+  if (!value.is_object()) return invalid_patch("a patch payload must be an object");
+  const bj::object& payload = value.get_object();
   api::Patch p;
-  static const std::pair<const char*, std::string* (api::Patch::*)()> kStrings[] = {
+  static const std::pair<std::string_view, std::string* (api::Patch::*)()> kStrings[] = {
       {"id", &api::Patch::mutable_id},
       {"clientId", &api::Patch::mutable_client_id},
       {"op", &api::Patch::mutable_op},
@@ -134,7 +132,7 @@ std::variant<ClientMessage, Error> decode_patch(const Json& payload) {
     if (auto e = take_string(payload, key, (p.*field)())) return *e;
   }
   if (p.id().empty()) return invalid_patch("a patch needs an id (a non-empty string)");
-  if (p.op().empty()) return invalid_patch("patch " + p.id() + " needs an op");
+  if (p.op().empty()) return invalid_patch("patch " + p.id().substr(0, 128) + " needs an op");
 
   std::int64_t n = 0;
   if (auto e = take_integer(payload, "timestamp", &n, nullptr)) return *e;
@@ -143,27 +141,20 @@ std::variant<ClientMessage, Error> decode_patch(const Json& payload) {
   if (auto e = take_integer(payload, "baseVersion", &n, &has_base)) return *e;
   if (has_base) p.set_base_version(n);
 
-  if (auto it = payload.find("propertyValue"); it != payload.end()) {
-    if (!to_value(*it, p.mutable_property_value(), 1)) return invalid_patch("propertyValue is nested too deeply");
+  if (const bj::value* v = payload.if_contains("propertyValue")) to_value(*v, p.mutable_property_value());
+  if (const bj::value* v = payload.if_contains("data"); v != nullptr && !v->is_null()) {
+    if (!v->is_object()) return invalid_patch("data must be an object");
+    Value data;
+    to_value(*v, &data);
+    *p.mutable_data() = std::move(*data.mutable_struct_value());
   }
-  if (auto it = payload.find("data"); it != payload.end() && !it->is_null()) {
-    if (!it->is_object()) return invalid_patch("data must be an object");
-    Value v;
-    if (!to_value(*it, &v, 1)) return invalid_patch("data is nested too deeply");
-    *p.mutable_data() = std::move(*v.mutable_struct_value());
-  }
-  static const char* const kKnown[] = {"id", "clientId", "op", "nodeId", "edgeId", "targetType", "targetId",
-                                       "propertyKey", "propertyValue", "data", "timestamp", "baseVersion",
-                                       "serverVersion"};
-  for (auto item = payload.begin(); item != payload.end(); ++item) {
-    const std::string& key = item.key();
-    if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return key == k; }) !=
-        std::end(kKnown)) {
-      continue;
-    }
-    if (!to_value(item.value(), &(*p.mutable_extra()->mutable_fields())[key], 1)) {
-      return invalid_patch(key + " is nested too deeply");
-    }
+  static constexpr std::string_view kKnown[] = {"id", "clientId", "op", "nodeId", "edgeId", "targetType",
+                                                "targetId", "propertyKey", "propertyValue", "data", "timestamp",
+                                                "baseVersion", "serverVersion"};
+  for (const auto& item : payload) {
+    const std::string_view key(item.key().data(), item.key().size());
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) != std::end(kKnown)) continue;
+    to_value(item.value(), &(*p.mutable_extra()->mutable_fields())[std::string(key)]);
   }
   return ClientMessage{std::move(p)};
 }
@@ -202,29 +193,35 @@ std::string dump(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::optional<Error> read_integer(const Json& j, const char* key, std::int64_t* out, bool* present) {
+std::optional<Error> read_integer(const bj::object& j, std::string_view key, std::int64_t* out, bool* present) {
   return take_integer(j, key, out, present);
 }
 
-std::variant<ClientMessage, Error> decode_client_frame(std::string_view text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{"invalid_json", "the frame is not valid JSON"};
+const bj::string* find_string(const bj::object& j, std::string_view key) {
+  const bj::value* v = j.if_contains(key);
+  return v != nullptr && v->is_string() ? &v->get_string() : nullptr;
+}
+
+std::variant<ClientMessage, Error> decode_client_frame(std::string_view text, const ParseLimits& limits) {
+  auto parsed = parse_json(text, limits);
+  if (auto* e = std::get_if<ParseError>(&parsed)) return Error{std::move(e->code), std::move(e->message)};
+  const bj::value& j = std::get<bj::value>(parsed);
   if (!j.is_object()) return Error{"invalid_message", "a frame must be a JSON object {\"type\":..., \"payload\":...}"};
-  auto type = j.find("type");
-  if (type == j.end() || !type->is_string()) {
-    return Error{"invalid_message", "the frame has no \"type\" string"};
-  }
-  const std::string& t = type->get_ref<const std::string&>();
-  const Json payload = j.contains("payload") ? j["payload"] : Json();
+  const bj::string* type = find_string(j.get_object(), "type");
+  if (type == nullptr) return Error{"invalid_message", "the frame has no \"type\" string"};
+  const std::string_view t(type->data(), type->size());
+  static const bj::value kNull;
+  const bj::value* found = j.get_object().if_contains("payload");
+  const bj::value& payload = found != nullptr ? *found : kNull;
   if (t == "patch") return decode_patch(payload);
   if (t == "heartbeat") return ClientMessage{Heartbeat{}};
   if (t == "auth") {
-    auto token = payload.is_object() ? payload.find("token") : payload.end();
-    if (!payload.is_object() || token == payload.end() || !token->is_string() || token->get_ref<const std::string&>().empty()) {
+    const bj::string* token = payload.is_object() ? find_string(payload.get_object(), "token") : nullptr;
+    if (token == nullptr || token->empty()) {
       return Error{"invalid_message", "auth's payload must be {\"token\": \"<JWT>\"}"};
     }
     api::Refresh refresh;
-    refresh.set_token(token->get<std::string>());
+    refresh.set_token(token->data(), token->size());
     return ClientMessage{std::move(refresh)};
   }
   if (t == "sync_request") {
@@ -234,17 +231,19 @@ std::variant<ClientMessage, Error> decode_client_frame(std::string_view text) {
     }
     std::int64_t n = 0;
     if (payload.is_object()) {
-      if (auto e = take_integer(payload, "fromVersion", &n, nullptr)) return Error{"invalid_message", e->message};
+      if (auto e = take_integer(payload.get_object(), "fromVersion", &n, nullptr)) {
+        return Error{"invalid_message", e->message};
+      }
       if (n < 0) return Error{"invalid_message", "fromVersion must be >= 0"};
       req.set_from_version(n);
       n = 0;
-      if (auto e = take_integer(payload, "limit", &n, nullptr)) return Error{"invalid_message", e->message};
+      if (auto e = take_integer(payload.get_object(), "limit", &n, nullptr)) return Error{"invalid_message", e->message};
       if (n < 0 || n > INT32_MAX) return Error{"invalid_message", "limit must be between 0 and 2^31-1"};
       req.set_limit(static_cast<std::int32_t>(n));
     }
     return ClientMessage{req};
   }
-  return Error{"unknown_type", "unknown message type \"" + t.substr(0, 64) +
+  return Error{"unknown_type", "unknown message type \"" + printable_prefix(t) +
                                    "\"; expected patch, sync_request, heartbeat or auth"};
 }
 
@@ -288,12 +287,18 @@ std::string encode_error(std::string_view code, std::string_view message) {
 
 std::string patch_to_json(const api::Patch& patch) { return dump(patch_json(patch)); }
 
-std::variant<api::Patch, Error> patch_from_json(std::string_view text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{"invalid_json", "not valid JSON"};
-  auto decoded = decode_patch(j);
+std::variant<api::Patch, Error> patch_from_json(std::string_view text, const ParseLimits& limits) {
+  auto parsed = parse_json(text, limits);
+  if (auto* e = std::get_if<ParseError>(&parsed)) return Error{std::move(e->code), std::move(e->message)};
+  auto decoded = decode_patch(std::get<bj::value>(parsed));
   if (auto* e = std::get_if<Error>(&decoded)) return *e;
   return std::get<api::Patch>(std::get<ClientMessage>(decoded));
+}
+
+std::string printable_prefix(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 64)) out += c >= 0x20 && c < 0x7f ? c : '?';
+  return out;
 }
 
 }  // namespace bridge::codec

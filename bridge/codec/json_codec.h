@@ -1,8 +1,9 @@
 #pragma once
 // The JSON WebSocket protocol (PROTOCOL.md) to and from sync.v1 messages.
 //
-// Client frames are parsed with nlohmann::json; field names are camelCase,
-// numbers are JSON numbers. JSON values map onto google.protobuf.Value
+// Client frames are parsed under ParseLimits (codec/json_parse.h: bounded
+// depth and size, linear time); field names are camelCase, numbers are
+// JSON numbers. JSON values map onto google.protobuf.Value
 // exactly as far as doubles reach: integers up to 2^53 - 1 come back as the
 // same integers, other numbers as the shortest text of the same double.
 // Keys of a patch that the API does not name travel in Patch.extra and are
@@ -15,6 +16,7 @@
 #include <variant>
 
 #include "api/messages.h"
+#include "codec/json_parse.h"
 
 namespace bridge::codec {
 
@@ -33,7 +35,7 @@ struct Heartbeat {};
 using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh>;
 
 // One text frame from a client.
-std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame);
+std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame, const ParseLimits& limits = {});
 
 // Server frames.
 std::string encode_ack(const api::Ack& ack);               // patch_response
@@ -46,6 +48,10 @@ std::string_view status_word(api::Ack::Status status);
 
 // A patch as its JSON object text (with serverVersion when set), and back.
 std::string patch_to_json(const api::Patch& patch);
-std::variant<api::Patch, Error> patch_from_json(std::string_view json);
+std::variant<api::Patch, Error> patch_from_json(std::string_view json, const ParseLimits& limits = {});
+
+// The first 64 bytes of an untrusted string, with anything but printable
+// ASCII replaced by '?': safe to quote in an error frame or a log line.
+std::string printable_prefix(std::string_view text);
 
 }  // namespace bridge::codec

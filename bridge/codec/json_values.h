@@ -1,22 +1,30 @@
 #pragma once
 // JSON values <-> google.protobuf.Value, shared by the codecs of both
-// dialects. Private to bridge/codec: it pulls in nlohmann/json.hpp.
+// dialects. Private to bridge/codec.
+//
+// Client frames are read as Boost.JSON values (codec/json_parse.h: bounded
+// depth, linear time); frames to clients are built with nlohmann's ordered
+// JSON, which prints the shortest text of every double.
 
+#include <boost/json/value.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "api/messages.h"
 #include "codec/json_codec.h"
+#include "codec/json_parse.h"
 
 namespace bridge::codec {
 
-// Insertion-ordered, so frames keep the order they were built (or sent) in.
+// Frames to clients: insertion-ordered, so they keep the order they are built in.
 using Json = nlohmann::ordered_json;
 
-// JSON -> Value; false when nested deeper than the codec allows.
-bool to_value(const Json& j, google::protobuf::Value* out, int depth);
+// A parsed client value -> Value. The parser bounds the depth, so the
+// recursion here is bounded too.
+void to_value(const boost::json::value& j, google::protobuf::Value* out);
+
 // Value -> JSON: integers up to 2^53 - 1 as integers, other numbers as the
-// shortest text of the double.
+// shortest text of the double. Linear in the number of keys.
 Json from_value(const google::protobuf::Value& v);
 Json from_struct(const google::protobuf::Struct& s);
 
@@ -24,6 +32,10 @@ Json from_struct(const google::protobuf::Struct& s);
 std::string dump(const Json& j);
 
 // An optional integer field of `j` (whole-valued floats accepted).
-std::optional<Error> read_integer(const Json& j, const char* key, std::int64_t* out, bool* present);
+std::optional<Error> read_integer(const boost::json::object& j, std::string_view key, std::int64_t* out,
+                                  bool* present);
+
+// The string at `key`, or nullptr when absent or not a string.
+const boost::json::string* find_string(const boost::json::object& j, std::string_view key);
 
 }  // namespace bridge::codec

@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 
+#include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "http/demo_page.h"
 #include "ws/ws_session.h"
@@ -28,6 +29,29 @@ bool valid_channel(std::string_view name) {
 }
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// RFC 7230 token characters: what a subprotocol name may hold.
+bool http_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Where a token came from, checked before anything else sees it: only a
+// token with a JWT's syntax becomes the socket's `authorization`.
+void take_token(std::string_view authorization, SocketParams* p) {
+  if (!p->authorization.empty() || !p->auth_error.empty()) return;  // the first one offered counts
+  const auto bearer = syncd::auth::bearer_token(authorization);
+  if (bearer.ok()) {
+    p->authorization = syncd::auth::authorization_value(bearer.token);
+  } else {
+    p->auth_error = bearer.error;
+  }
+}
 
 }  // namespace
 
@@ -53,11 +77,18 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
         }
       }
     } else if (param.key == "token" && !param.value.empty()) {
-      p.authorization = "Bearer " + std::string(param.value);
+      take_token(param.value, &p);
     }
   }
-  if (auto auth = req.find(http::field::authorization); auth != req.end() && p.authorization.empty()) {
-    p.authorization = std::string(auth->value());
+  if (auto auth = req.find(http::field::authorization); auth != req.end()) {
+    const std::string_view value = auth->value();
+    if (value.size() < 7 || !boost::beast::iequals(value.substr(0, 7), "bearer ")) {
+      if (p.authorization.empty() && p.auth_error.empty()) {
+        p.auth_error = "the Authorization header must be `Bearer <JWT>`";
+      }
+    } else {
+      take_token(value, &p);
+    }
   }
   // Browsers cannot set headers on a WebSocket; they can offer subprotocols:
   // new WebSocket(url, ["sync", "bearer." + token]). The bearer entry carries
@@ -72,13 +103,14 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
       while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
       while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
       if (item.substr(0, 7) == "bearer.") {
-        bearer = std::string(item);
-      } else if (other.empty() && !item.empty()) {
+        if (bearer.empty()) bearer = std::string(item);
+      } else if (other.empty() && http_token(item)) {
         other = std::string(item);
       }
     }
-    if (!bearer.empty() && p.authorization.empty()) p.authorization = "Bearer " + bearer.substr(7);
-    p.subprotocol = !other.empty() ? other : bearer;
+    if (!bearer.empty()) take_token(std::string_view(bearer).substr(7), &p);
+    // Echo a plain name the client offered; the bearer entry only when it is a valid token.
+    p.subprotocol = !other.empty() ? other : !p.authorization.empty() && !bearer.empty() ? bearer : "";
   }
   if (p.error.empty() && !valid_channel(p.channel)) {
     p.error = "channel must be 1-128 characters of [A-Za-z0-9._:-]";
@@ -92,14 +124,34 @@ void HttpSession::run() {
   net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
 }
 
+namespace {
+// Requests the bridge serves are GETs and upgrades: no body worth reading.
+constexpr std::uint64_t kMaxBodyBytes = 16 << 10;
+}  // namespace
+
 void HttpSession::do_read() {
   req_ = {};
-  stream_.expires_after(std::chrono::seconds(30));
-  http::async_read(stream_, buffer_, req_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_.limits.max_header_bytes));
+  parser_->body_limit(kMaxBodyBytes);
+  // Slow senders (slowloris) are cut off: the whole head must arrive in time.
+  stream_.expires_after(ctx_.limits.header_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
 }
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::header_limit || ec == http::error::body_limit) {
+    req_.version(11);
+    req_.keep_alive(false);
+    respond(ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                            : http::status::payload_too_large,
+            "text/plain", ec == http::error::header_limit ? "request head too large (--max-header-bytes)\n"
+                                                          : "request body too large\n");
+    return;
+  }
   if (ec) return;  // closed, timed out or not HTTP: nothing to answer
+  req_ = parser_->release();
+  parser_.reset();
   const std::string_view path = path_of(req_.target());
   if (beast::websocket::is_upgrade(req_)) {
     if (path != "/sync" && path != "/" && path != "/crdt") {
@@ -108,6 +160,9 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     }
     SocketParams params = socket_params(req_);
     params.crdt = path == "/crdt";
+    beast::error_code peer_ec;
+    const auto peer = stream_.socket().remote_endpoint(peer_ec);
+    params.address = peer_ec ? std::string("unknown") : peer.address().to_string();
     std::make_shared<WsSession>(std::move(stream_), ctx_)->run(std::move(req_), std::move(params));
     return;
   }

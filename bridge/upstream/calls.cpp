@@ -3,6 +3,8 @@
 #include <chrono>
 #include <memory>
 
+#include "auth/token_format.h"
+
 namespace bridge::upstream {
 
 namespace {
@@ -22,6 +24,12 @@ struct Call {
 // Starts `method` on a Call that owns everything the call touches until it ends.
 template <class Request, class Response, class Method>
 void start(const std::string& authorization, Request request, Done<Response> done, Method method) {
+  if (!syncd::auth::legal_metadata_value(authorization)) {
+    // gRPC aborts the process on an illegal metadata value. Sockets check
+    // their tokens where they enter, so this is a last line of defence.
+    done(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token"), Response());
+    return;
+  }
   auto call = std::make_shared<Call<Request, Response>>();
   call->request = std::move(request);
   call->done = std::move(done);

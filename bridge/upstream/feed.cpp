@@ -1,5 +1,7 @@
 #include "upstream/feed.h"
 
+#include "auth/token_format.h"
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -242,8 +244,18 @@ std::string Feeds::authorization() const {
   text << in.rdbuf();
   std::string token = text.str();
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty()) spdlog::error("--upstream-token-file {} is missing or empty", token_file_);
-  return "Bearer " + token;
+  if (token.empty()) {
+    spdlog::error("--upstream-token-file {} is missing or empty", token_file_);
+    return {};
+  }
+  const auto bearer = syncd::auth::bearer_token(token);
+  if (!bearer.ok()) {
+    // Never into gRPC metadata (an illegal value aborts the process), nor into the log.
+    spdlog::error("--upstream-token-file {} does not hold a JWT ({}); watching without a token", token_file_,
+                  bearer.error);
+    return {};
+  }
+  return syncd::auth::authorization_value(bearer.token);
 }
 
 }  // namespace bridge::upstream

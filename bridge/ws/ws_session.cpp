@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "codec/crdt_codec.h"
+#include "auth/token_format.h"
 #include "codec/json_codec.h"
 #include "upstream/calls.h"
 #include "ws/text_frame.h"
@@ -45,11 +46,6 @@ Ending ending_for(grpc::StatusCode code) {
   }
 }
 
-std::string bearer(std::string token) {
-  if (token.rfind("Bearer ", 0) == 0) return token;
-  return "Bearer " + token;
-}
-
 }  // namespace
 
 void Sessions::add(const std::shared_ptr<WsSession>& s) {
@@ -82,7 +78,8 @@ WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
     : ctx_(ctx),
       ws_(std::move(stream)),
       idle_timer_(ws_.get_executor()),
-      expiry_timer_(ws_.get_executor()) {}
+      expiry_timer_(ws_.get_executor()),
+      read_timer_(ws_.get_executor()) {}
 
 WsSession::~WsSession() = default;
 
@@ -119,6 +116,18 @@ void WsSession::on_accept(beast::error_code ec) {
   if (!params_.error.empty()) {
     send_error("invalid_message", params_.error);
     begin_close(websocket::close_code::policy_error, "bad query");
+    return;
+  }
+  address_hold_ = ctx_.per_address.take(params_.address);
+  if (!address_hold_) {
+    send_error("rate_limited", "this address already has " + std::to_string(ctx_.per_address.limit()) +
+                                   " sockets open (the bridge's --max-sockets-per-address); close one first");
+    begin_close(websocket::close_code::policy_error, "too many sockets");
+    return;
+  }
+  if (!params_.auth_error.empty()) {
+    send_error("unauthenticated", params_.auth_error);
+    begin_close(websocket::close_code::policy_error, "unauthenticated");
     return;
   }
   if (ctx_.stopping) {
@@ -269,6 +278,7 @@ void WsSession::on_info(const grpc::Status& status, const api::ChannelInfo& info
     end_with(status);
     return;
   }
+  if (!admit_subject()) return;
   first_join_ = false;
   seq_.skip_to(info.head_version());
   if (params_.crdt) {
@@ -296,6 +306,7 @@ void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& pag
     end_with(status);
     return;
   }
+  if (!admit_subject()) return;
   bool more = page.has_more();
   if (!more && reread_) {
     reread_ = false;
@@ -320,6 +331,18 @@ void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& pag
   } else {
     go_live();
   }
+}
+
+// Counted per subject only once syncd has accepted the token, so a forged
+// token naming someone else cannot use up their sockets.
+bool WsSession::admit_subject() {
+  if (subject_hold_ || subject_.empty()) return true;
+  subject_hold_ = ctx_.per_subject.take(subject_);
+  if (subject_hold_) return true;
+  send_error("rate_limited", "this token's subject already has " + std::to_string(ctx_.per_subject.limit()) +
+                                 " sockets open (the bridge's --max-sockets-per-subject); close one first");
+  begin_close(websocket::close_code::policy_error, "too many sockets");
+  return false;
 }
 
 void WsSession::go_live() {
@@ -493,7 +516,12 @@ void WsSession::next_sync() {
 // A new token for this socket: it must name the same subject, and syncd
 // must accept it for the channel; then it replaces the old one.
 void WsSession::refresh(std::string token) {
-  std::string authorization = bearer(std::move(token));
+  const auto checked = syncd::auth::bearer_token(token);
+  if (!checked.ok()) {
+    end_with(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, checked.error));
+    return;
+  }
+  std::string authorization = syncd::auth::authorization_value(checked.token);
   auto claims = read_claims(authorization);
   if (!claims || claims->subject != subject_) {
     end_with(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
@@ -521,12 +549,15 @@ void WsSession::refresh(std::string token) {
 void WsSession::watch_expiry() {
   auto claims = read_claims(params_.authorization);
   if (!claims || !claims->expires) return;
-  const auto left = *claims->expires - std::chrono::system_clock::now();
+  // A far expiry (exp may say the year 9999) is waited for a day at a time.
+  const auto left = std::min<std::chrono::system_clock::duration>(
+      *claims->expires - std::chrono::system_clock::now(), std::chrono::hours(24));
   expiry_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
   expiry_timer_.async_wait([self = shared_from_this(), expires = *claims->expires](beast::error_code ec) {
     if (ec || self->closing_ || self->closed_) return;  // refreshed, or closed
     auto now = read_claims(self->params_.authorization);
     if (now && now->expires && *now->expires > expires) return;  // a refresh raced the timer
+    if (std::chrono::system_clock::now() < expires) return self->watch_expiry();
     self->end_with(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                 "the token expired; send an auth frame with a new token before the old one "
                                 "expires, or reconnect with a new token"));
@@ -573,6 +604,7 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
       handle_frame(text);
     }
   }
+  charge_read(buffer_.size());
   buffer_.consume(buffer_.size());
   reading_ = false;
   if (outbox_.size() >= kMaxOutbox) wait_outbox_ = true;
@@ -581,12 +613,34 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
 }
 
 void WsSession::maybe_read() {
-  if (reading_ || wait_outbox_ || wait_queue_ || closed_) return;
+  if (reading_ || wait_outbox_ || wait_queue_ || wait_rate_ || closed_) return;
   do_read();
 }
 
+// A frame's cost is paid for at the read rate; up to one second's worth
+// (or one largest frame) may run ahead, then reading waits for the clock.
+void WsSession::charge_read(std::size_t bytes) {
+  const std::size_t rate = ctx_.limits.read_bytes_per_second;
+  if (rate == 0) return;
+  using namespace std::chrono;
+  const auto cost = [rate](std::size_t b) {
+    return duration_cast<steady_clock::duration>(duration<double>(static_cast<double>(b) / static_cast<double>(rate)));
+  };
+  const auto now = steady_clock::now();
+  read_paid_until_ = std::max(read_paid_until_, now) + cost(std::max(bytes, kMinFrameCost));
+  const auto resume = read_paid_until_ - cost(std::max(rate, ctx_.limits.max_frame_bytes));
+  if (resume <= now) return;
+  wait_rate_ = true;
+  read_timer_.expires_at(resume);
+  read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;  // the socket is done
+    self->wait_rate_ = false;
+    self->maybe_read();
+  });
+}
+
 void WsSession::handle_frame(std::string_view text) {
-  auto decoded = codec::decode_client_frame(text);
+  auto decoded = codec::decode_client_frame(text, ctx_.limits.parse);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
     return;
@@ -604,7 +658,7 @@ void WsSession::handle_frame(std::string_view text) {
 }
 
 void WsSession::handle_crdt_frame(std::string_view text) {
-  auto decoded = codec::decode_crdt_frame(text, params_.channel);
+  auto decoded = codec::decode_crdt_frame(text, params_.channel, ctx_.limits.parse);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
     send_error(err->code, err->message);
     return;
@@ -717,7 +771,10 @@ void WsSession::finish() {
   closed_ = true;
   idle_timer_.cancel();
   expiry_timer_.cancel();
+  read_timer_.cancel();
   feed_.reset();
+  address_hold_ = {};
+  subject_hold_ = {};
   if (counted_) {
     counted_ = false;
     ctx_.stats.socket_closed(params_.channel);

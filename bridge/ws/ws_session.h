@@ -43,9 +43,11 @@ struct SocketParams {
   std::string channel = "default";
   std::int64_t since = 0;
   bool head = false;           // since=head: no history
-  std::string authorization;   // "Bearer <token>", passed upstream
+  std::string authorization;   // "Bearer <jwt>", its syntax checked (auth/token_format.h); passed upstream
+  std::string auth_error;      // a malformed token: sent as `unauthenticated`, then the socket closes
   std::string subprotocol;     // echoed in the handshake when the client offered some
   std::string error;           // a bad query: sent, then the socket closes
+  std::string address;         // the client's IP address, for --max-sockets-per-address
 };
 
 class WsSession final : public std::enable_shared_from_this<WsSession>, public upstream::FeedListener {
@@ -70,6 +72,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void maybe_read();
+  void charge_read(std::size_t bytes);  // --max-read-rate: delays the next read when over
+  bool admit_subject();  // --max-sockets-per-subject, once syncd has accepted the token
   void handle_frame(std::string_view text);
   void handle_crdt_frame(std::string_view text);
 
@@ -114,6 +118,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer expiry_timer_;
+  boost::asio::steady_timer read_timer_;  // the next read, when the socket is over its read rate
+  // --max-read-rate as a virtual clock (GCRA): when the socket's reads so
+  // far would have been paid for. Reading waits while it runs a burst ahead.
+  std::chrono::steady_clock::time_point read_paid_until_{};
+  SocketCap::Hold address_hold_;
+  SocketCap::Hold subject_hold_;
   std::chrono::steady_clock::time_point last_heard_;  // any frame, pings and pongs too
   SocketParams params_;
   std::string subject_;        // the token's `sub`; a refresh must keep it
@@ -154,6 +164,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // not read its frames: a flood waits in TCP, not in memory.
   bool wait_outbox_ = false;
   bool wait_queue_ = false;
+  bool wait_rate_ = false;
   boost::beast::websocket::close_reason close_reason_;
 
   // Feed items handed over by the feed's thread, not yet taken by the

@@ -1,5 +1,7 @@
 #include "auth/jwt.h"
 
+#include "auth/token_format.h"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -16,15 +18,6 @@ constexpr const char* kHmac[] = {"HS256", "HS384", "HS512"};
 constexpr const char* kRsa[] = {"RS256", "RS384", "RS512"};
 constexpr const char* kEc[] = {"ES256", "ES384", "ES512"};
 
-// Only base64url characters and the dots between segments (cpp-jwt's
-// decoder indexes a table with each byte, so nothing else may reach it).
-bool base64url_segments(std::string_view token) {
-  return std::all_of(token.begin(), token.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '=' || c == '.';
-  });
-}
-
 // The JSON object in a base64url token segment, or a discarded value.
 Json segment_json(std::string_view segment) {
   const std::string text = jwt::base64_uri_decode(segment.data(), segment.size());
@@ -40,13 +33,14 @@ std::string utc(std::int64_t seconds) {
   return buf;
 }
 
-// A NumericDate claim; false when present but not a number.
-bool numeric_date(const Json& claims, const char* name, std::optional<std::int64_t>* out) {
+// A NumericDate claim (exp, nbf, iat), range-checked by numeric_date();
+// false when present but not such a number.
+bool time_claim(const Json& claims, const char* name, std::optional<std::int64_t>* out) {
   auto it = claims.find(name);
   if (it == claims.end()) return true;
   if (!it->is_number()) return false;
-  *out = it->is_number_float() ? static_cast<std::int64_t>(it->get<double>()) : it->get<std::int64_t>();
-  return true;
+  *out = numeric_date(it->get<double>());
+  return out->has_value();
 }
 
 // A list of channel patterns under sync.<name>; false when malformed.
@@ -101,21 +95,11 @@ std::string Verifier::algorithms() const {
 
 std::variant<Principal, AuthError> Verifier::verify(std::string_view authorization) const {
   if (!enabled()) return Principal::anonymous();
-  if (authorization.empty()) {
-    return AuthError{"no token: send `authorization: Bearer <JWT>` (WebSocket: ?token=<JWT>)"};
-  }
-  std::string_view token = authorization;
-  if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) {
-    token.remove_prefix(7);
-  }
+  const BearerToken bearer = bearer_token(authorization);
+  if (!bearer.ok()) return AuthError{bearer.error};
+  const std::string_view token = bearer.token;
   const auto dot1 = token.find('.');
-  const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
-    return AuthError{"malformed token: a JWT is three base64url parts separated by dots"};
-  }
-  if (!base64url_segments(token)) {
-    return AuthError{"malformed token: a JWT holds only base64url characters (A-Z a-z 0-9 - _) and two dots"};
-  }
+  const auto dot2 = token.find('.', dot1 + 1);
   try {
     const Json header = segment_json(token.substr(0, dot1));
     if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string()) {
@@ -147,9 +131,9 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    std::optional<std::int64_t> exp, nbf;
-    if (!numeric_date(claims, "exp", &exp) || !numeric_date(claims, "nbf", &nbf)) {
-      return AuthError{"malformed token: exp and nbf must be numbers (seconds since 1970)"};
+    std::optional<std::int64_t> exp, nbf, iat;
+    if (!time_claim(claims, "exp", &exp) || !time_claim(claims, "nbf", &nbf) || !time_claim(claims, "iat", &iat)) {
+      return AuthError{"malformed token: exp, nbf and iat must be seconds since 1970, up to the year 9999"};
     }
     if (exp && now > *exp + options_.leeway.count()) return AuthError{"the token expired at " + utc(*exp)};
     if (nbf && now + options_.leeway.count() < *nbf) return AuthError{"the token is not valid until " + utc(*nbf)};
@@ -179,7 +163,7 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
         return AuthError{"malformed token: \"sync\" must be {\"read\": [patterns], \"write\": [patterns]}"};
       }
     }
-    if (exp) p.expires = std::chrono::system_clock::time_point(std::chrono::seconds(*exp + options_.leeway.count()));
+    if (exp) p.expires = time_point_of(*exp + options_.leeway.count());
     return p;
   } catch (const std::exception& e) {
     // cpp-jwt and OpenSSL wrappers may throw on hostile input; never past here.

@@ -137,8 +137,9 @@ TEST(JsonCodec, BadFramesGetTheRightCodes) {
   EXPECT_EQ(decode_error(R"({"type":"sync_request","payload":{"fromVersion":"1"}})").code, "invalid_message");
   std::string deep = "1";
   for (int i = 0; i < 100; ++i) deep = "[" + deep + "]";
+  // Nesting beyond --max-frame-depth (64) is refused while parsing.
   EXPECT_EQ(decode_error(R"({"type":"patch","payload":{"id":"p","op":"opaque","data":{"x":)" + deep + "}}}").code,
-            "invalid_patch");
+            "invalid_json");
   std::string very_deep(100000, '[');
   EXPECT_EQ(decode_error(very_deep).code, "invalid_json");  // no stack overflow
 }
