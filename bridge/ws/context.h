@@ -11,7 +11,7 @@
 #include "api/grpc.h"
 #include "codec/json_parse.h"
 #include "upstream/feed.h"
-#include "ws/socket_caps.h"
+#include "auth/keyed_cap.h"
 #include "ws/stats.h"
 
 namespace bridge {
@@ -56,8 +56,8 @@ struct BridgeContext {
       : limits(l), per_address(l.sockets_per_address), per_subject(l.sockets_per_subject) {}
 
   const BridgeLimits limits;
-  SocketCap per_address;
-  SocketCap per_subject;
+  syncd::auth::KeyedCap per_address;
+  syncd::auth::KeyedCap per_subject;
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<api::Sync::Stub> stub;   // unary calls made for sockets (upstream/calls.h)
   std::unique_ptr<upstream::Feeds> feeds;  // one shared Watch per channel

@@ -122,8 +122,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   // --max-read-rate as a virtual clock (GCRA): when the socket's reads so
   // far would have been paid for. Reading waits while it runs a burst ahead.
   std::chrono::steady_clock::time_point read_paid_until_{};
-  SocketCap::Hold address_hold_;
-  SocketCap::Hold subject_hold_;
+  syncd::auth::KeyedCap::Hold address_hold_;
+  syncd::auth::KeyedCap::Hold subject_hold_;
   std::chrono::steady_clock::time_point last_heard_;  // any frame, pings and pongs too
   SocketParams params_;
   std::string subject_;        // the token's `sub`; a refresh must keep it

@@ -40,21 +40,4 @@ bool RateLimiter::admit_patch(const std::string& subject, std::size_t bytes, Clo
   return true;
 }
 
-bool RateLimiter::open_session(const std::string& subject) {
-  std::lock_guard lock(mu_);
-  int& n = sessions_[subject];
-  if (limits_.sessions_per_subject > 0 && n >= limits_.sessions_per_subject) {
-    if (n == 0) sessions_.erase(subject);
-    return false;
-  }
-  ++n;
-  return true;
-}
-
-void RateLimiter::close_session(const std::string& subject) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(subject);
-  if (it != sessions_.end() && --it->second <= 0) sessions_.erase(it);
-}
-
 }  // namespace syncd::auth

@@ -1,6 +1,7 @@
 #pragma once
-// Per-subject limits, so that no client can starve the others: a token
-// bucket on patches/s and one on bytes/s, and a cap on concurrent sessions.
+// Per-subject rate limits, so that no client can starve the others: a token
+// bucket on patches/s and one on bytes/s. (Caps on open streams:
+// server/stream_caps.h.)
 //
 // The subject is the token's `sub` (with authentication off nothing is
 // limited: a self-declared clientId would stop no abuser). A patch over the
@@ -20,7 +21,6 @@ namespace syncd::auth {
 struct RateLimits {
   double patches_per_second = 1000;   // 0: unlimited
   double bytes_per_second = 1 << 20;  // 0: unlimited
-  int sessions_per_subject = 100;     // 0: unlimited; only with authentication on
 };
 
 class RateLimiter {
@@ -31,10 +31,6 @@ class RateLimiter {
   // Takes one patch of `bytes` from the subject's buckets; false (and
   // nothing taken) when either is empty.
   bool admit_patch(const std::string& subject, std::size_t bytes, Clock::time_point now = Clock::now());
-
-  // Counts a session of the subject; false (not counted) at the cap.
-  bool open_session(const std::string& subject);
-  void close_session(const std::string& subject);
 
   const RateLimits& limits() const { return limits_; }
 
@@ -48,7 +44,6 @@ class RateLimiter {
   RateLimits limits_;
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;   // guarded by mu_
-  std::unordered_map<std::string, int> sessions_;     // guarded by mu_
   Clock::time_point last_sweep_{};                    // guarded by mu_
 };
 

@@ -91,8 +91,19 @@ int serve(int argc, char** argv) {
       "patches/s per token subject; more are rejected `rate_limited` (0: no limit; nothing is limited with authentication off)")(
       "rate-bytes", po::value<double>(&o.rate.bytes_per_second)->default_value(o.rate.bytes_per_second),
       "patch bytes/s per subject, likewise (0: no limit)")(
-      "max-sessions-per-subject", po::value<int>(&o.rate.sessions_per_subject)->default_value(o.rate.sessions_per_subject),
-      "concurrent Session streams per token subject (0: no limit)")(
+      "max-sessions-per-subject", po::value<int>(&o.caps.sessions_per_subject)->default_value(o.caps.sessions_per_subject),
+      "open Session streams per token subject; more end RESOURCE_EXHAUSTED (0: no limit)")(
+      "max-watches-per-subject", po::value<int>(&o.caps.watches_per_subject)->default_value(o.caps.watches_per_subject),
+      "open Watch streams per token subject, likewise (0: no limit)")(
+      "max-streams-per-address", po::value<int>(&o.caps.streams_per_address)->default_value(o.caps.streams_per_address),
+      "open Session and Watch streams per IP address of callers without a token subject "
+      "(authentication off), likewise (0: no limit)")(
+      "uncapped-subject", po::value<std::vector<std::string>>(&o.caps.uncapped_subjects)->composing(),
+      "a token subject the stream caps do not apply to (repeatable): a sync-bridge's, which holds "
+      "one Watch per channel for all its sockets")(
+      "uncapped-address", po::value<std::vector<std::string>>(&o.caps.uncapped_addresses)->composing(),
+      "an IP address --max-streams-per-address does not apply to (repeatable): a sync-bridge's, "
+      "with authentication off")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"),
       "debug, info, warn or error");
 
@@ -119,9 +130,10 @@ int serve(int argc, char** argv) {
     return 2;
   }
   if (o.limits.max_data_values < 1 || leeway_seconds < 0 || o.rate.patches_per_second < 0 ||
-      o.rate.bytes_per_second < 0 || o.rate.sessions_per_subject < 0) {
+      o.rate.bytes_per_second < 0 || o.caps.sessions_per_subject < 0 || o.caps.watches_per_subject < 0 ||
+      o.caps.streams_per_address < 0) {
     std::cerr << "syncd serve: --max-data-values must be >= 1; --jwt-leeway, --rate-patches, --rate-bytes and "
-                 "--max-sessions-per-subject >= 0\n";
+                 "--max-{sessions,watches}-per-subject, --max-streams-per-address >= 0\n";
     return 2;
   }
   o.auth.leeway = std::chrono::seconds(leeway_seconds);

@@ -11,6 +11,7 @@
 #include "engine/reader_pool.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
+#include "server/stream_caps.h"
 
 namespace syncd::server {
 
@@ -23,6 +24,7 @@ struct Context {
   std::atomic<bool>& stopping;  // set at shutdown: new calls are refused
   const auth::Verifier& verifier;
   auth::RateLimiter& limiter;
+  StreamCaps& caps;
 };
 
 // The channel a request names: empty means "default".

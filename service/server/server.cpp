@@ -40,6 +40,7 @@ struct Server::Impl {
   std::unique_ptr<engine::HeadListener> listener;
   std::unique_ptr<auth::Verifier> verifier;
   std::unique_ptr<auth::RateLimiter> limiter;
+  std::unique_ptr<StreamCaps> caps;
   std::unique_ptr<Context> context;
   std::unique_ptr<SyncService> service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -81,11 +82,13 @@ absl::Status Server::start() {
   if (!verifier.ok()) return verifier.status();
   d.verifier = *std::move(verifier);
   d.limiter = std::make_unique<auth::RateLimiter>(d.options.rate);
+  d.caps = std::make_unique<StreamCaps>(d.options.caps);
   d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
   d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
-                                                d.options.stream, d.stopping, *d.verifier, *d.limiter});
+                                                d.options.stream, d.stopping, *d.verifier, *d.limiter,
+                                                *d.caps});
   d.service = std::make_unique<SyncService>(*d.context);
 
   // Reflection describes services from the generated descriptor pool; the

@@ -12,6 +12,7 @@
 #include "engine/committer.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
+#include "server/stream_caps.h"
 
 namespace syncd::server {
 
@@ -26,6 +27,7 @@ struct ServerOptions {
   engine::CommitterOptions committer;
   auth::VerifierOptions auth;  // no key: authentication off
   auth::RateLimits rate;
+  StreamCapOptions caps;
 };
 
 class Server {

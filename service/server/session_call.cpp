@@ -22,18 +22,13 @@ SessionCall::SessionCall(Context& ctx, grpc::CallbackServerContext* call)
     return;
   }
   principal_ = std::get<auth::Principal>(std::move(who));
-  if (principal_.authenticated()) {
-    if (!ctx_.limiter.open_session(principal_.subject)) {
-      stream_->close(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                  "\"" + principal_.subject + "\" already has " +
-                                      std::to_string(ctx_.limiter.limits().sessions_per_subject) +
-                                      " sessions open; close one first"),
-                     false);
-      return;
-    }
-    counted_ = true;
-    stream_->set_expiry(principal_.expires);
+  auto place = ctx_.caps.admit(StreamCaps::Kind::kSession, principal_, call);
+  if (auto* status = std::get_if<grpc::Status>(&place)) {
+    stream_->close(*status, false);
+    return;
   }
+  place_ = std::get<auth::KeyedCap::Hold>(std::move(place));
+  if (principal_.authenticated()) stream_->set_expiry(principal_.expires);
   StartRead(&encoded_);
 }
 
@@ -194,7 +189,7 @@ void SessionCall::OnCancel() {
 }
 
 void SessionCall::OnDone() {
-  if (counted_) ctx_.limiter.close_session(principal_.subject);
+  place_ = {};
   stream_->detach();
   if (!stream_->channel().empty()) ctx_.hub.remove(stream_->channel(), stream_.get());
   delete this;

@@ -44,7 +44,7 @@ class SessionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   api::SessionRequest request_;  // decoded from it in OnReadDone
   bool opened_ = false;          // only touched by OnReadDone (reads are serial)
   auth::Principal principal_;    // likewise; replaced by refresh
-  bool counted_ = false;         // holds one of the subject's session slots
+  auth::KeyedCap::Hold place_;   // one of the caller's Session places (server/stream_caps.h)
 };
 
 }  // namespace syncd::server

@@ -41,6 +41,12 @@ WatchCall::WatchCall(Context& ctx, grpc::CallbackServerContext* call, const grpc
     stream_->close(forbidden(principal, "read", channel), false);
     return;
   }
+  auto place = ctx_.caps.admit(StreamCaps::Kind::kWatch, principal, call);
+  if (auto* status = std::get_if<grpc::Status>(&place)) {
+    stream_->close(*status, false);
+    return;
+  }
+  place_ = std::get<auth::KeyedCap::Hold>(std::move(place));
   stream_->set_expiry(principal.expires);
   stream_->bind(channel);
   ctx_.hub.add(channel, stream_);
@@ -63,6 +69,7 @@ void WatchCall::OnCancel() {
 }
 
 void WatchCall::OnDone() {
+  place_ = {};
   stream_->detach();
   if (!stream_->channel().empty()) ctx_.hub.remove(stream_->channel(), stream_.get());
   delete this;

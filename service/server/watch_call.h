@@ -26,6 +26,7 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, publi
  private:
   Context& ctx_;
   std::shared_ptr<ChannelStream> stream_;
+  auth::KeyedCap::Hold place_;  // one of the caller's Watch places (server/stream_caps.h)
 };
 
 }  // namespace syncd::server

@@ -227,7 +227,7 @@ TEST_F(Auth, SessionsPerSubjectAreCapped) {
   SessionClient c(*server, "z", 0, false, "", tok);
   grpc::Status st = c.finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(st.error_message().find("2 sessions"), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find("2 Session streams"), std::string::npos) << st.error_message();
   SessionClient other(*server, "z", 0, false, "", token("bob", {"*"}, {"*"}));
   EXPECT_TRUE(other.wait_opened()) << "the cap is per subject";
   a.finish_writes();
@@ -240,6 +240,72 @@ TEST_F(Auth, SessionsPerSubjectAreCapped) {
     if (!reopened) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(reopened);
+}
+
+// A Watch stream from version 0; live() pushes a patch to its channel and
+// waits for it, so an open watch is proven open without waiting on a clock.
+class WatchClient {
+ public:
+  WatchClient(const Syncd& server, const std::string& channel, const std::string& tok) : server_(server) {
+    if (!tok.empty()) ctx_.AddMetadata("authorization", "Bearer " + tok);
+    api::WatchRequest req;
+    req.set_channel(channel);
+    reader_ = server.stub()->Watch(&ctx_, req);
+    channel_ = channel;
+  }
+  ~WatchClient() {
+    if (finished_) return;
+    ctx_.TryCancel();
+    reader_->Finish();
+  }
+  // The first patch arrives once `writer` (a token that may write) pushes one.
+  bool live(const std::string& writer, const std::string& id) {
+    grpc::ClientContext ctx;
+    if (!writer.empty()) ctx.AddMetadata("authorization", "Bearer " + writer);
+    api::PushRequest req;
+    req.set_channel(channel_);
+    *req.add_patches() = node(id);
+    api::PushResponse out;
+    if (!server_.stub()->Push(&ctx, req, &out).ok()) return false;
+    api::Patch got;
+    return reader_->Read(&got) && got.id() == id;
+  }
+  grpc::Status refused() {
+    api::Patch ignored;
+    while (reader_->Read(&ignored)) {}
+    finished_ = true;
+    return reader_->Finish();
+  }
+
+ private:
+  const Syncd& server_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<api::Patch>> reader_;
+  std::string channel_;
+  bool finished_ = false;
+};
+
+TEST_F(Auth, WatchesPerSubjectAreCappedExceptForUncappedSubjects) {
+  start({"--max-watches-per-subject", "2", "--uncapped-subject", "sync-bridge"});
+  const std::string alice = token("alice", {"*"}, {"*"});
+  const std::string writer = token("writer", {}, {"*"});
+  WatchClient a(*server, "w1", alice), b(*server, "w2", alice);
+  ASSERT_TRUE(a.live(writer, "a1"));
+  ASSERT_TRUE(b.live(writer, "b1"));
+  WatchClient c(*server, "w3", alice);
+  const grpc::Status st = c.refused();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find("--max-watches-per-subject"), std::string::npos) << st.error_message();
+  // Sessions are counted apart from watches.
+  SessionClient session(*server, "w3", 0, false, "", alice);
+  EXPECT_TRUE(session.wait_opened());
+  // A bridge's subject watches as many channels as its sockets use.
+  const std::string bridge = token("sync-bridge", {"*"}, {});
+  std::vector<std::unique_ptr<WatchClient>> feeds;
+  for (int i = 0; i < 5; ++i) {
+    feeds.push_back(std::make_unique<WatchClient>(*server, "feed" + std::to_string(i), bridge));
+    EXPECT_TRUE(feeds.back()->live(writer, "f" + std::to_string(i)));
+  }
 }
 
 // p99 in ms of `n` acks of one well-behaved writer sending one patch at a time.

@@ -180,5 +180,30 @@ TEST(BadInput, AMessageOverMaxMessageBytesFailsAndChangesNothing) {
   EXPECT_EQ(db.query_value("SELECT count(*) FROM patches"), "2");
 }
 
+
+TEST(BadInput, StreamsPerAddressAreCappedWithoutAuthentication) {
+  TestDatabase db;
+  {
+    Syncd server(db.url(), {"--max-streams-per-address", "2"});
+    SessionClient a(server, "x"), b(server, "y");
+    ASSERT_TRUE(a.wait_opened() && b.wait_opened());
+    SessionClient c(server, "z");
+    const grpc::Status st = c.finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(st.error_message().find("127.0.0.1 already has 2 streams open (--max-streams-per-address)"),
+              std::string::npos)
+        << st.error_message();
+    // Unary calls are not streams: they still work.
+    grpc::ClientContext ctx;
+    api::GetChannelInfoRequest req;
+    req.set_channel("z");
+    api::ChannelInfo info;
+    EXPECT_TRUE(server.stub()->GetChannelInfo(&ctx, req, &info).ok());
+  }
+  Syncd uncapped(db.url(), {"--max-streams-per-address", "2", "--uncapped-address", "127.0.0.1"});
+  SessionClient a(uncapped, "x"), b(uncapped, "y"), c(uncapped, "z");
+  EXPECT_TRUE(a.wait_opened() && b.wait_opened() && c.wait_opened());
+}
+
 }  // namespace
 }  // namespace syncd::testing

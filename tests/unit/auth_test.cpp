@@ -161,7 +161,7 @@ TEST(Verifier, RefusesBadKeyConfiguration) {
 }
 
 TEST(RateLimiter, TokenBucketAllowsABurstThenTheRate) {
-  RateLimiter l({.patches_per_second = 10, .bytes_per_second = 0, .sessions_per_subject = 0});
+  RateLimiter l({.patches_per_second = 10, .bytes_per_second = 0});
   const auto t0 = RateLimiter::Clock::now();
   int admitted = 0;
   for (int i = 0; i < 50; ++i) admitted += l.admit_patch("a", 100, t0);
@@ -175,7 +175,7 @@ TEST(RateLimiter, TokenBucketAllowsABurstThenTheRate) {
 }
 
 TEST(RateLimiter, BytesPerSecondCountsPatchSizes) {
-  RateLimiter l({.patches_per_second = 0, .bytes_per_second = 1000, .sessions_per_subject = 0});
+  RateLimiter l({.patches_per_second = 0, .bytes_per_second = 1000});
   const auto t0 = RateLimiter::Clock::now();
   EXPECT_TRUE(l.admit_patch("a", 600, t0));
   EXPECT_FALSE(l.admit_patch("a", 600, t0));
@@ -183,15 +183,6 @@ TEST(RateLimiter, BytesPerSecondCountsPatchSizes) {
   EXPECT_TRUE(l.admit_patch("a", 600, t0 + std::chrono::seconds(1)));
 }
 
-TEST(RateLimiter, SessionCapPerSubject) {
-  RateLimiter l({.patches_per_second = 0, .bytes_per_second = 0, .sessions_per_subject = 2});
-  EXPECT_TRUE(l.open_session("a"));
-  EXPECT_TRUE(l.open_session("a"));
-  EXPECT_FALSE(l.open_session("a"));
-  EXPECT_TRUE(l.open_session("b"));
-  l.close_session("a");
-  EXPECT_TRUE(l.open_session("a"));
-}
 
 }  // namespace
 }  // namespace syncd::auth

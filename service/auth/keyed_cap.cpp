@@ -1,8 +1,8 @@
-#include "ws/socket_caps.h"
+#include "auth/keyed_cap.h"
 
-namespace bridge {
+namespace syncd::auth {
 
-SocketCap::Hold& SocketCap::Hold::operator=(Hold&& other) noexcept {
+KeyedCap::Hold& KeyedCap::Hold::operator=(Hold&& other) noexcept {
   if (this != &other) {
     release();
     cap_ = other.cap_;
@@ -12,25 +12,23 @@ SocketCap::Hold& SocketCap::Hold::operator=(Hold&& other) noexcept {
   return *this;
 }
 
-void SocketCap::Hold::release() {
+void KeyedCap::Hold::release() {
   if (cap_ != nullptr) cap_->give_back(key_);
   cap_ = nullptr;
 }
 
-SocketCap::Hold SocketCap::take(std::string key) {
+KeyedCap::Hold KeyedCap::take(std::string key) {
   std::lock_guard lock(mu_);
   std::size_t& n = open_[key];
-  if (limit_ > 0 && n >= limit_) {
-    return {};
-  }
+  if (limit_ > 0 && n >= limit_ && uncapped_.count(key) == 0) return {};
   ++n;
   return Hold(this, std::move(key));
 }
 
-void SocketCap::give_back(const std::string& key) {
+void KeyedCap::give_back(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = open_.find(key);
   if (it != open_.end() && --it->second == 0) open_.erase(it);
 }
 
-}  // namespace bridge
+}  // namespace syncd::auth
