@@ -173,7 +173,20 @@ Json patch_json(const api::Patch& p) {
   if (p.has_property_value()) out["propertyValue"] = from_value(p.property_value());
   if (p.has_data()) out["data"] = from_struct(p.data());
   if (p.has_base_version()) out["baseVersion"] = p.base_version();
-  for (const auto& [key, value] : p.extra().fields()) out[key] = from_value(value);
+  // Unknown keys follow; one that repeats a field above (only a gRPC client
+  // can send that) replaces it in place. Only those few fields are searched,
+  // so a patch of many unknown keys is encoded in linear time.
+  auto& members = out.get_ref<Json::object_t&>();
+  const std::size_t fields = members.size();
+  for (const auto& [key, value] : p.extra().fields()) {
+    const auto end = members.begin() + static_cast<std::ptrdiff_t>(fields);
+    auto same = std::find_if(members.begin(), end, [&](const auto& m) { return m.first == key; });
+    if (same != end) {
+      same->second = from_value(value);
+    } else {
+      members.emplace_back(key, from_value(value));
+    }
+  }
   if (p.server_version() != 0) out["serverVersion"] = p.server_version();
   return out;
 }

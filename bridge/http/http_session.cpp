@@ -74,6 +74,7 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
         auto [ptr, ec] = std::from_chars(first, last, p.since);
         if (ec != std::errc() || ptr != last || p.since < 0) {
           p.error = "since must be a version (0, 1, 2, ...) or \"head\"";
+          p.since = 0;
         }
       }
     } else if (param.key == "token" && !param.value.empty()) {

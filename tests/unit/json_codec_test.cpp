@@ -146,3 +146,27 @@ TEST(JsonCodec, BadFramesGetTheRightCodes) {
 
 }  // namespace
 }  // namespace bridge::codec
+
+namespace bridge::codec {
+namespace {
+
+TEST(JsonCodec, ManyUnknownKeysRoundTripAndAFieldRepeatedInExtraReplacesIt) {
+  std::string payload = R"({"id":"many","op":"opaque")";
+  for (int i = 0; i < 15'000; ++i) payload += ",\"u" + std::to_string(i) + "\":" + std::to_string(i);
+  payload += "}";
+  const api::Patch p = decode_patch(payload);
+  EXPECT_EQ(p.extra().fields().size(), 15'000u);
+  const json back = json::parse(patch_to_json(p));
+  EXPECT_EQ(back, json::parse(payload));
+
+  // Only a gRPC client can put a known field in extra: it wins, in place.
+  api::Patch q;
+  q.set_id("q");
+  q.set_op("opaque");
+  (*q.mutable_extra()->mutable_fields())["op"].set_string_value("from-extra");
+  (*q.mutable_extra()->mutable_fields())["zz"].set_bool_value(true);
+  EXPECT_EQ(patch_to_json(q), R"({"id":"q","op":"from-extra","zz":true})");
+}
+
+}  // namespace
+}  // namespace bridge::codec
