@@ -57,9 +57,13 @@ int main(int argc, char** argv) {
       "deepest nesting of arrays and objects in a client frame; deeper: error invalid_json")(
       "max-frame-values", po::value<std::size_t>(&limits.parse.max_values)->default_value(limits.parse.max_values),
       "most JSON values in a client frame; more: error too_large")(
+      "max-patch-bytes", po::value<std::size_t>(&limits.max_patch_bytes)->default_value(limits.max_patch_bytes),
+      "syncd's --max-patch-bytes: a larger patch (encoded) is rejected too_large by the bridge, and\n"
+      "never sent to syncd. 0: leave it to syncd")(
       "max-read-rate", po::value<std::size_t>(&limits.read_bytes_per_second)->default_value(limits.read_bytes_per_second),
-      "bytes/s of frames read from one socket (each frame counts at least 512); a faster client is\n"
-      "read more slowly, so none can hold an I/O thread. 0: no limit")(
+      ("bytes/s of frames read from one socket (each frame counts at least " + std::to_string(bridge::kMinFrameCost) +
+       "); a faster client is read more slowly, so none can hold an I/O thread. 0: no limit")
+          .c_str())(
       "max-sockets-per-address", po::value<std::size_t>(&limits.sockets_per_address)->default_value(limits.sockets_per_address),
       "open WebSockets from one IP address; more: error rate_limited, close 1008. 0: no limit")(
       "max-sockets-per-subject", po::value<std::size_t>(&limits.sockets_per_subject)->default_value(limits.sockets_per_subject),

@@ -126,6 +126,7 @@ void WsSession::on_accept(beast::error_code ec) {
     return;
   }
   if (!params_.auth_error.empty()) {
+    spdlog::debug("socket from {} refused: {}", params_.address, params_.auth_error);
     send_error("unauthenticated", params_.auth_error);
     begin_close(websocket::close_code::policy_error, "unauthenticated");
     return;
@@ -385,6 +386,19 @@ void WsSession::emit(std::vector<Sequencer::Out>& outs) {
 // ---- Requests upstream -----------------------------------------------------
 
 void WsSession::submit(api::Patch patch) {
+  const std::size_t size = patch.ByteSizeLong();
+  if (ctx_.limits.max_patch_bytes > 0 && size > ctx_.limits.max_patch_bytes) {
+    // A rejected ack holds no version: it goes out at once, as syncd's would.
+    api::Ack ack;
+    ack.set_patch_id(patch.id());
+    ack.set_status(api::Ack::REJECTED);
+    ack.set_server_version(seq_.cursor());
+    ack.set_code("too_large");
+    ack.set_reason("patch is " + std::to_string(size) + " bytes; the limit is " +
+                   std::to_string(ctx_.limits.max_patch_bytes));
+    if (Frame frame = ack_frame(ack)) enqueue(std::move(frame));
+    return;
+  }
   outbox_.push_back(std::move(patch));
   push_next();
 }

@@ -117,7 +117,9 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
     }
     if (!ok) {
-      return AuthError{"the token is signed with " + alg.substr(0, 16) + "; this server accepts " + accepted};
+      std::string shown = alg.substr(0, 16);  // the caller's bytes: printable ASCII only, for logs too
+      for (char& c : shown) c = c >= 0x20 && c < 0x7f ? c : '?';
+      return AuthError{"the token is signed with " + shown + "; this server accepts " + accepted};
     }
     const std::string_view signature = token.substr(dot2 + 1);
     if (signature.empty()) return AuthError{"malformed token: the signature is empty"};

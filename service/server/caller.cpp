@@ -1,10 +1,16 @@
 #include "server/caller.h"
 
+#include <spdlog/spdlog.h>
+
+#include "auth/token_format.h"
+
 namespace syncd::server {
 
 std::variant<auth::Principal, grpc::Status> authenticate_token(const Context& ctx, const std::string& token) {
   auto result = ctx.verifier.verify(token);
   if (auto* error = std::get_if<auth::AuthError>(&result)) {
+    // Named by its fingerprint: a token, even a refused one, never reaches the log.
+    spdlog::debug("refused {}: {}", auth::token_fingerprint(token), error->message);
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, error->message);
   }
   return std::get<auth::Principal>(std::move(result));

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
-import { RawSocket } from './raw_ws.mjs';
+import { RawSocket, textFrame } from './raw_ws.mjs';
 import { Client, node } from './ws_client.mjs';
 
 let db;
@@ -166,6 +166,11 @@ test('a frame of 100,000 keys is refused too_large, and the socket stays usable'
   c.send(`{"type":"patch","payload":{"id":"k","op":"opaque","data":{${keys.join(',')}}}}`);
   await c.waitFor((ms) => ms.filter((m) => m.type === 'error').length === 2, 10000, 'two errors');
   for (const e of c.ofType('error')) assert.equal(e.payload.code, 'too_large');
+  // Under the value limit but over syncd's patch size: refused by the bridge, as syncd would.
+  c.patch({ ...node('big'), data: { label: 'Blob', properties: { text: 'x'.repeat(200000) } } });
+  const big = await c.ack('big');
+  assert.equal(big.status, 'rejected');
+  assert.equal(big.code, 'too_large');
   c.patch(node('after-keys'));
   assert.equal((await c.ack('after-keys')).status, 'accepted');
   assert.equal(await head(openBridge, 'keys'), 1);
@@ -232,77 +237,92 @@ test('caps: sockets per address and per subject, request heads slow or large', a
 });
 
 // The worst frames within the limits: a patch of 19,990 values filling
-// 1 MiB (parsed, converted, sent to syncd, refused too_large there), a
-// heartbeat of as many keys, and nesting 100,000 deep.
+// 1 MiB (parsed, converted, refused too_large by the bridge), a
+// heartbeat of as many keys, and nesting 100,000 deep. Masked once.
 function worstFrames() {
   const fields = [];
   for (let i = 0; i < 19990; i++) fields.push(`"f${i}":"${'x'.repeat(38)}"`);
   const data = `{${fields.join(',')}}`;
   return [
-    Buffer.from(`{"type":"patch","payload":{"id":"w","op":"opaque","data":${data}}}`),
-    Buffer.from(`{"type":"heartbeat","payload":${data}}`),
-    Buffer.from(`{"type":"patch","payload":${'['.repeat(100000)}${']'.repeat(100000)}}`),
-  ];
+    `{"type":"patch","payload":{"id":"w","op":"opaque","data":${data}}}`,
+    `{"type":"heartbeat","payload":${data}}`,
+    `{"type":"patch","payload":${'['.repeat(100000)}${']'.repeat(100000)}}`,
+  ].map(textFrame);
 }
 
-// Broadcast latency at the bystander: `n` patches from a writer, one every
-// `gap` ms, each timed from send to arrival.
-async function latencies(writer, bystander, tag, n = 300, gap = 10) {
+// Broadcast latencies at the bystander, in ms: `n` patches from the writer,
+// one every `gap` ms, each timed from send to arrival.
+async function latencies(writer, bystander, tag, n, gap = 10) {
   const sent = new Map();
-  const seen = bystander.messages.length;
+  const arrived = new Map();
+  bystander.send({ type: 'heartbeat', payload: null });  // a live client, as far as the idle timeout goes
+  const onMessage = (data) => {
+    const m = JSON.parse(data.toString());
+    if (m.type === 'patch_broadcast' && sent.has(m.payload.id)) arrived.set(m.payload.id, performance.now());
+  };
+  bystander.ws.on('message', onMessage);
   for (let i = 0; i < n; i++) {
     const id = `${tag}-${i}`;
     sent.set(id, performance.now());
     writer.patch(node(id));
-    bystander.pending = bystander.pending ?? new Map();
     await new Promise((r) => setTimeout(r, gap));
   }
-  await bystander.waitFor((ms) => ms.slice(seen).filter((m) => m.type === 'patch_broadcast').length >= n, 30000,
-    `${n} broadcasts`);
-  return bystander.arrivals.filter(([id]) => sent.has(id)).map(([id, at]) => at - sent.get(id)).sort((a, b) => a - b);
+  await bystander.waitFor(() => arrived.size === n, 30000, `${n} broadcasts`);
+  bystander.ws.off('message', onMessage);
+  return [...arrived].map(([id, at]) => at - sent.get(id));
 }
-const p99 = (xs) => xs[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
+const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
+const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 test('a bystander keeps its broadcast latency while two attackers send the worst frames they can', async () => {
   const bystander = await open(openBridge, 'channel=quiet');
-  bystander.arrivals = [];
-  bystander.ws.on('message', (data) => {
-    const m = JSON.parse(data.toString());
-    if (m.type === 'patch_broadcast') bystander.arrivals.push([m.payload.id, performance.now()]);
-  });
   const writer = await open(openBridge, 'channel=quiet');
   await opened(bystander);
   await opened(writer);
   await latencies(writer, bystander, 'warm', 50);
-  const quiet = await latencies(writer, bystander, 'quiet');
 
+  // Quiet and attacked windows alternate, so that other load on the
+  // machine weighs on both alike.
   const frames = worstFrames();
-  let attacking = true;
   let sentFrames = 0;
-  const attack = async () => {
-    const s = await RawSocket.open(openBridge.port, '/sync?channel=attack');
-    while (attacking && !s.ended) {
-      if (!s.sendText(frames[sentFrames++ % frames.length])) await new Promise((r) => s.sock.once('drain', r));
+  const replies = [];
+  const quiet = [];
+  const loud = [];
+  for (let round = 0; round < 3; round++) {
+    quiet.push(...await latencies(writer, bystander, `quiet${round}`, 100));
+    let attacking = true;
+    const attack = async () => {
+      const s = await RawSocket.open(openBridge.port, '/sync?channel=attack');
+      while (attacking && !s.ended) {
+        if (!s.sendText(frames[sentFrames++ % frames.length])) await new Promise((r) => s.sock.once('drain', r));
+      }
+      replies.push(...s.messages());
+      s.destroy();
+    };
+    const attackers = [attack(), attack()];
+    await new Promise((r) => setTimeout(r, 300));  // their buffers fill, the bridge reads at its rate
+    loud.push(...await latencies(writer, bystander, `loud${round}`, 100));
+    attacking = false;
+    await Promise.all(attackers);
+    // The next quiet window starts once the bridge has let the attackers go.
+    const deadline = Date.now() + 20000;
+    while ((await (await fetch(`${openBridge.http}/stats`)).json()).channels.attack) {
+      assert.ok(Date.now() < deadline, 'the attackers\' sockets never closed');
+      await new Promise((r) => setTimeout(r, 50));
     }
-    return s;
-  };
-  const attackers = [attack(), attack()];
-  await new Promise((r) => setTimeout(r, 500));
-  const loud = await latencies(writer, bystander, 'loud');
-  attacking = false;
-  const [a, b] = await Promise.all(attackers);
-  const replies = [...a.messages(), ...b.messages()];
-  a.destroy();
-  b.destroy();
+    await latencies(writer, bystander, `settle${round}`, 20);
+  }
 
-  const summary = `quiet p50 ${quiet[150].toFixed(1)} p99 ${p99(quiet).toFixed(1)} ms; under attack p50 ` +
-    `${loud[150].toFixed(1)} p99 ${p99(loud).toFixed(1)} ms; ${sentFrames} attack frames sent, ${replies.length} answered`;
+  const summary = `quiet p50 ${p50(quiet).toFixed(1)} p99 ${p99(quiet).toFixed(1)} ms; under attack p50 ` +
+    `${p50(loud).toFixed(1)} p99 ${p99(loud).toFixed(1)} ms; ${sentFrames} attack frames sent, ${replies.length} answered`;
   console.log(summary);
   assert.ok(replies.length > 0 && replies.every((m) => m.type === 'error' || m.type === 'sync_state' ||
     (m.type === 'patch_response' && m.payload.status === 'rejected')), 'attackers get errors');
   // Within 2x the quiet p99 (and 5 ms, so a sub-millisecond quiet figure
-  // is not held to scheduler noise).
+  // is not held to scheduler noise). The median too: on a busy machine the
+  // quiet p99 is noise, and the median is what a hogged I/O thread moves.
   assert.ok(p99(loud) <= Math.max(2 * p99(quiet), p99(quiet) + 5), summary);
+  assert.ok(p50(loud) <= Math.max(2 * p50(quiet), p50(quiet) + 2), summary);
   await alive();
   assert.equal(await head(openBridge, 'attack'), 0, 'an attack frame was stored');
 });
