@@ -178,7 +178,9 @@ Json patch_json(const api::Patch& p) {
   // so a patch of many unknown keys is encoded in linear time.
   auto& members = out.get_ref<Json::object_t&>();
   const std::size_t fields = members.size();
-  for (const auto& [key, value] : p.extra().fields()) {
+  for (const auto& entry : p.extra().fields()) {
+    const std::string& key = entry.first;
+    const google::protobuf::Value& value = entry.second;
     const auto end = members.begin() + static_cast<std::ptrdiff_t>(fields);
     auto same = std::find_if(members.begin(), end, [&](const auto& m) { return m.first == key; });
     if (same != end) {
