@@ -32,12 +32,12 @@ ParseError parse_error(const std::string& text, ParseLimits limits = {}) {
   return {"none", ""};
 }
 
-// Runs `fn` on a thread with a 128 KiB stack: anything recursing with the
+// Runs `fn` on a thread with a 512 KiB stack: anything recursing with the
 // input's depth would overflow it.
 void on_small_stack(std::function<void()> fn) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 128 << 10);
+  pthread_attr_setstacksize(&attr, 512 << 10);
   pthread_t thread;
   auto body = [](void* arg) -> void* {
     (*static_cast<std::function<void()>*>(arg))();
