@@ -2,7 +2,7 @@
 // parsed under the bridge's limits; an upgrade request becomes the socket's
 // parameters exactly as a real socket's would. Whatever the bridge would
 // send upstream must be legal gRPC metadata (gRPC aborts the process on
-// anything else) and a token of a JWT's syntax, the channel a valid name,
+// anything else) and a token of a JWT's syntax, the channel a name syncd accepts,
 // and the echoed subprotocol an HTTP token.
 
 #include <boost/beast/http.hpp>
@@ -12,23 +12,12 @@
 #include <string_view>
 
 #include "auth/token_format.h"
+#include "graph/check.h"
 #include "http/http_session.h"
 #include "ws/token_claims.h"
 #include "ws/ws_session.h"
 
 namespace http = boost::beast::http;
-
-namespace {
-
-bool channel_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   http::request_parser<http::string_body> parser;
@@ -47,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!syncd::auth::bearer_token(p.authorization).ok()) std::abort();
     (void)bridge::read_claims(p.authorization);
   }
-  if (p.error.empty() && !channel_name(p.channel)) std::abort();
+  if (p.error.empty() && !syncd::graph::valid_channel_name(p.channel)) std::abort();  // syncd's rule
   for (char c : p.subprotocol) {
     if (c <= 0x20 || c >= 0x7f) std::abort();
   }

@@ -4,8 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "codec/crdt_codec.h"
 #include "auth/token_format.h"
+#include "codec/crdt_codec.h"
 #include "codec/json_codec.h"
 #include "upstream/calls.h"
 #include "ws/text_frame.h"
