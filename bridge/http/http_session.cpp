@@ -110,8 +110,10 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
       }
     }
     if (!bearer.empty()) take_token(std::string_view(bearer).substr(7), &p);
-    // Echo a plain name the client offered; the bearer entry only when it is a valid token.
-    p.subprotocol = !other.empty() ? other : !p.authorization.empty() && !bearer.empty() ? bearer : "";
+    // Echo a plain name the client offered; failing that, the bearer entry,
+    // only when it holds a token of a JWT's syntax (whichever token counts).
+    const bool bearer_ok = !bearer.empty() && syncd::auth::bearer_token(std::string_view(bearer).substr(7)).ok();
+    p.subprotocol = !other.empty() ? other : bearer_ok ? bearer : "";
   }
   if (p.error.empty() && !valid_channel(p.channel)) {
     p.error = "channel must be 1-128 characters of [A-Za-z0-9._:-]";
