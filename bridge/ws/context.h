@@ -30,7 +30,7 @@ struct BridgeLimits {
   // Bytes per second one socket's frames may make the bridge parse (a frame
   // counts at least kMinFrameCost); a faster sender is read more slowly,
   // so no socket holds an I/O thread for long. 0: no limit.
-  std::size_t read_bytes_per_second = 256 << 10;
+  std::size_t read_bytes_per_second = 1 << 20;
   std::size_t sockets_per_address = 1024;  // open WebSockets from one IP address; 0: no limit
   std::size_t sockets_per_subject = 100;  // open WebSockets of one token subject; 0: no limit
   std::chrono::seconds header_timeout{30};  // to send a whole HTTP request head
