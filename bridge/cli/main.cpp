@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       "deepest nesting of arrays and objects in a client frame; deeper: error invalid_json")(
       "max-frame-values", po::value<std::size_t>(&limits.parse.max_values)->default_value(limits.parse.max_values),
       "most JSON values in a client frame; more: error too_large")(
-      "max-patch-bytes", po::value<std::size_t>(&limits.max_patch_bytes)->default_value(limits.max_patch_bytes),
+      "max-patch-bytes", po::value<std::size_t>(&limits.parse.max_patch_bytes)->default_value(limits.parse.max_patch_bytes),
       "syncd's --max-patch-bytes: a larger patch (encoded) is rejected too_large by the bridge, and\n"
       "never sent to syncd. 0: leave it to syncd")(
       "max-read-rate", po::value<std::size_t>(&limits.read_bytes_per_second)->default_value(limits.read_bytes_per_second),

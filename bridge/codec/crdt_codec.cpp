@@ -32,6 +32,10 @@ std::variant<CrdtMessage, Error> decode_crdt_frame(std::string_view text, const 
   if (!has_version) return Error{"invalid_patch", "an update needs its version"};
   const bj::value* changes = j.if_contains("changes");
   if (changes == nullptr || !changes->is_array()) return Error{"invalid_patch", "an update needs a changes array"};
+  if (const std::size_t floor = encoded_size_floor(*changes); limits.max_patch_bytes > 0 && floor > limits.max_patch_bytes) {
+    return Error{"too_large", "the update is at least " + std::to_string(floor) + " bytes encoded; the limit is " +
+                                  std::to_string(limits.max_patch_bytes)};
+  }
 
   api::Patch p;
   const std::string site_id(site->data(), site->size());

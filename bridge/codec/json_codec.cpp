@@ -50,6 +50,29 @@ void to_value(const bj::value& j, Value* out) {
   }
 }
 
+std::size_t encoded_size_floor(const bj::value& j) {
+  switch (j.kind()) {
+    case bj::kind::string:
+      return j.get_string().size();
+    case bj::kind::int64:
+    case bj::kind::uint64:
+    case bj::kind::double_:
+      return 8;
+    case bj::kind::array: {
+      std::size_t n = 0;
+      for (const bj::value& item : j.get_array()) n += encoded_size_floor(item);
+      return n;
+    }
+    case bj::kind::object: {
+      std::size_t n = 0;
+      for (const auto& item : j.get_object()) n += item.key().size() + encoded_size_floor(item.value());
+      return n;
+    }
+    default:
+      return 1;
+  }
+}
+
 Json from_struct(const Struct& s) {
   // Map keys are unique: append without the ordered object's linear lookup.
   Json out = Json::object();
@@ -114,9 +137,14 @@ std::optional<Error> take_integer(const bj::object& j, std::string_view key, std
   return std::nullopt;
 }
 
-std::variant<ClientMessage, Error> decode_patch(const bj::value& value) {
+std::variant<ClientMessage, Error> decode_patch(const bj::value& value, std::size_t max_bytes) {
   if (!value.is_object()) return invalid_patch("a patch payload must be an object");
   const bj::object& payload = value.get_object();
+  if (const std::size_t floor = encoded_size_floor(value); max_bytes > 0 && floor > max_bytes) {
+    const bj::string* id = find_string(payload, "id");
+    if (id == nullptr || id->empty()) return invalid_patch("a patch needs an id (a non-empty string)");
+    return ClientMessage{OversizePatch{std::string(id->data(), id->size()), floor}};
+  }
   api::Patch p;
   static const std::pair<std::string_view, std::string* (api::Patch::*)()> kStrings[] = {
       {"id", &api::Patch::mutable_id},
@@ -228,7 +256,7 @@ std::variant<ClientMessage, Error> decode_client_frame(std::string_view text, co
   static const bj::value kNull;
   const bj::value* found = j.get_object().if_contains("payload");
   const bj::value& payload = found != nullptr ? *found : kNull;
-  if (t == "patch") return decode_patch(payload);
+  if (t == "patch") return decode_patch(payload, limits.max_patch_bytes);
   if (t == "heartbeat") return ClientMessage{Heartbeat{}};
   if (t == "auth") {
     const bj::string* token = payload.is_object() ? find_string(payload.get_object(), "token") : nullptr;
@@ -305,7 +333,7 @@ std::string patch_to_json(const api::Patch& patch) { return dump(patch_json(patc
 std::variant<api::Patch, Error> patch_from_json(std::string_view text, const ParseLimits& limits) {
   auto parsed = parse_json(text, limits);
   if (auto* e = std::get_if<ParseError>(&parsed)) return Error{std::move(e->code), std::move(e->message)};
-  auto decoded = decode_patch(std::get<bj::value>(parsed));
+  auto decoded = decode_patch(std::get<bj::value>(parsed), 0);
   if (auto* e = std::get_if<Error>(&decoded)) return *e;
   return std::get<api::Patch>(std::get<ClientMessage>(decoded));
 }

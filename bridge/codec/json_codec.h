@@ -32,7 +32,15 @@ struct Heartbeat {};
 
 // {"type":"auth","payload":{"token":"<JWT>"}}: a fresh token for the open
 // session, sent before the old one expires (Session `refresh`).
-using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh>;
+// A patch frame whose patch would surely be over limits.max_patch_bytes
+// encoded: refused without being turned into protobuf (answered rejected
+// too_large, as syncd would answer it).
+struct OversizePatch {
+  std::string id;
+  std::size_t bytes = 0;  // a lower bound of its encoded size
+};
+
+using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh, OversizePatch>;
 
 // One text frame from a client.
 std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame, const ParseLimits& limits = {});

@@ -27,6 +27,9 @@ namespace bridge::codec {
 struct ParseLimits {
   std::size_t max_depth = 64;       // nested arrays and objects
   std::size_t max_values = 20'000;  // JSON values of every kind, keys not counted
+  // syncd's --max-patch-bytes: the codecs refuse a patch that is surely
+  // larger before turning it into protobuf (codec/json_codec.h). 0: no limit.
+  std::size_t max_patch_bytes = 64 << 10;
 };
 
 // Why a text was refused: a PROTOCOL.md code (invalid_json, too_large)

@@ -28,6 +28,12 @@ void to_value(const boost::json::value& j, google::protobuf::Value* out);
 Json from_value(const google::protobuf::Value& v);
 Json from_struct(const google::protobuf::Struct& s);
 
+// A lower bound of the protobuf encoding of `j` inside a Patch: the bytes
+// of its strings and keys, eight per number, one per other value. Cheap
+// (no allocation), so a patch surely over the size limit is refused before
+// it is converted.
+std::size_t encoded_size_floor(const boost::json::value& j);
+
 // A compact frame, with any invalid UTF-8 replaced rather than thrown.
 std::string dump(const Json& j);
 

@@ -23,10 +23,6 @@ struct BridgeLimits {
   std::size_t queue_messages = 1024;      // per socket; beyond it, the socket falls behind
   std::chrono::seconds idle_timeout{60};  // client silence (any frame, ping or pong counts)
   codec::ParseLimits parse;               // every client frame, both dialects
-  // syncd's --max-patch-bytes: a larger patch is refused here, as syncd
-  // would, without crossing to syncd (where a megabyte Push would share
-  // the connection with every channel's feed). 0: leave it to syncd.
-  std::size_t max_patch_bytes = 64 << 10;
   // Bytes per second one socket's frames may make the bridge parse (a frame
   // counts at least kMinFrameCost); a faster sender is read more slowly,
   // so no socket holds an I/O thread for long. 0: no limit.

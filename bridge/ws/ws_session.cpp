@@ -385,18 +385,24 @@ void WsSession::emit(std::vector<Sequencer::Out>& outs) {
 
 // ---- Requests upstream -----------------------------------------------------
 
+// A patch over syncd's size limit is refused here, as syncd would refuse
+// it, without crossing to syncd: a megabyte Push would share the one
+// connection to syncd with every channel's feed.
+void WsSession::reject_too_large(const std::string& id, const std::string& size) {
+  // A rejected ack holds no version: it goes out at once, as syncd's would.
+  api::Ack ack;
+  ack.set_patch_id(id);
+  ack.set_status(api::Ack::REJECTED);
+  ack.set_server_version(seq_.cursor());
+  ack.set_code("too_large");
+  ack.set_reason("patch is " + size + " bytes; the limit is " + std::to_string(ctx_.limits.parse.max_patch_bytes));
+  if (Frame frame = ack_frame(ack)) enqueue(std::move(frame));
+}
+
 void WsSession::submit(api::Patch patch) {
   const std::size_t size = patch.ByteSizeLong();
-  if (ctx_.limits.max_patch_bytes > 0 && size > ctx_.limits.max_patch_bytes) {
-    // A rejected ack holds no version: it goes out at once, as syncd's would.
-    api::Ack ack;
-    ack.set_patch_id(patch.id());
-    ack.set_status(api::Ack::REJECTED);
-    ack.set_server_version(seq_.cursor());
-    ack.set_code("too_large");
-    ack.set_reason("patch is " + std::to_string(size) + " bytes; the limit is " +
-                   std::to_string(ctx_.limits.max_patch_bytes));
-    if (Frame frame = ack_frame(ack)) enqueue(std::move(frame));
+  if (ctx_.limits.parse.max_patch_bytes > 0 && size > ctx_.limits.parse.max_patch_bytes) {
+    reject_too_large(patch.id(), std::to_string(size));
     return;
   }
   outbox_.push_back(std::move(patch));
@@ -663,6 +669,8 @@ void WsSession::handle_frame(std::string_view text) {
   auto& msg = std::get<codec::ClientMessage>(decoded);
   if (auto* patch = std::get_if<api::Patch>(&msg)) {
     submit(std::move(*patch));
+  } else if (auto* big = std::get_if<codec::OversizePatch>(&msg)) {
+    reject_too_large(big->id, "at least " + std::to_string(big->bytes));
   } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
     request_sync(sync->from_version(), sync->limit(), false);
   } else if (auto* r = std::get_if<api::Refresh>(&msg)) {

@@ -92,6 +92,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
 
   // Requests upstream, with the socket's token.
   void submit(api::Patch patch);
+  void reject_too_large(const std::string& id, const std::string& size);
   void push_next();
   void on_pushed(const grpc::Status& status, const api::PushResponse& response, const std::vector<std::string>& ids);
   void request_sync(std::int64_t from, int limit, bool crdt_pull);

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,8 +63,17 @@ async function alive() {
     assert.equal(p.child.exitCode, null, `a process exited:\n${p.output().slice(-2000)}`);
     assert.equal(p.child.signalCode, null, `a process died:\n${p.output().slice(-2000)}`);
   }
-  for (const b of [authBridge, openBridge, capBridge]) assert.equal((await fetch(`${b.http}/healthz`)).status, 200);
+  for (const b of [authBridge, openBridge, capBridge]) assert.equal(await healthz(b.port), 200);
 }
+
+// GET /healthz on a connection of its own: a pooled keep-alive connection
+// may be one the bridge is just closing (capBridge's --header-timeout is 1 s).
+const healthz = (port) => new Promise((resolve, reject) => {
+  http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
+    res.resume();
+    resolve(res.statusCode);
+  }).on('error', reject);
+});
 
 // The head of `channel`, as a fresh socket sees it.
 async function head(bridge, channel) {

@@ -54,3 +54,17 @@ TEST(CrdtCodec, BadFrames) {
 
 }  // namespace
 }  // namespace bridge::codec
+
+namespace bridge::codec {
+namespace {
+
+TEST(CrdtCodec, AnUpdateSurelyOverTheSizeLimitIsTooLarge) {
+  const std::string update = R"({"type":"update","siteId":"s","version":1,"changes":[")" +
+                             std::string(70'000, 'x') + R"("]})";
+  auto r = decode_crdt_frame(update, "c");
+  ASSERT_TRUE(std::holds_alternative<Error>(r));
+  EXPECT_EQ(std::get<Error>(r).code, "too_large");
+}
+
+}  // namespace
+}  // namespace bridge::codec

@@ -154,7 +154,12 @@ TEST(JsonCodec, ManyUnknownKeysRoundTripAndAFieldRepeatedInExtraReplacesIt) {
   std::string payload = R"({"id":"many","op":"opaque")";
   for (int i = 0; i < 15'000; ++i) payload += ",\"u" + std::to_string(i) + "\":" + std::to_string(i);
   payload += "}";
-  const api::Patch p = decode_patch(payload);
+  // Larger than syncd's default patch limit: decoded without one here.
+  ParseLimits unlimited;
+  unlimited.max_patch_bytes = 0;
+  auto r = decode_client_frame(R"({"type":"patch","payload":)" + payload + "}", unlimited);
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(r));
+  const api::Patch p = std::get<api::Patch>(std::get<ClientMessage>(r));
   EXPECT_EQ(p.extra().fields().size(), 15'000u);
   const json back = json::parse(patch_to_json(p));
   EXPECT_EQ(back, json::parse(payload));
@@ -166,6 +171,35 @@ TEST(JsonCodec, ManyUnknownKeysRoundTripAndAFieldRepeatedInExtraReplacesIt) {
   (*q.mutable_extra()->mutable_fields())["op"].set_string_value("from-extra");
   (*q.mutable_extra()->mutable_fields())["zz"].set_bool_value(true);
   EXPECT_EQ(patch_to_json(q), R"({"id":"q","op":"from-extra","zz":true})");
+}
+
+}  // namespace
+}  // namespace bridge::codec
+
+namespace bridge::codec {
+namespace {
+
+TEST(JsonCodec, APatchSurelyOverTheSizeLimitIsRefusedBeforeConversion) {
+  const std::string big = R"({"type":"patch","payload":{"id":"big","op":"opaque","data":{"s":")" +
+                          std::string(100'000, 'x') + R"("}}})";
+  auto r = decode_client_frame(big);
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(r));
+  const auto* over = std::get_if<OversizePatch>(&std::get<ClientMessage>(r));
+  ASSERT_NE(over, nullptr);
+  EXPECT_EQ(over->id, "big");
+  EXPECT_GE(over->bytes, 100'000u);
+  // Without a limit it is an ordinary patch, as large as its string.
+  ParseLimits unlimited;
+  unlimited.max_patch_bytes = 0;
+  auto whole = decode_client_frame(big, unlimited);
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(whole));
+  const auto& p = std::get<api::Patch>(std::get<ClientMessage>(whole));
+  EXPECT_GT(p.ByteSizeLong(), over->bytes);  // the floor is a floor
+  // No id: still a malformed patch, not an oversize one.
+  auto no_id = decode_client_frame(R"({"type":"patch","payload":{"op":"opaque","data":{"s":")" +
+                                   std::string(100'000, 'x') + R"("}}})");
+  ASSERT_TRUE(std::holds_alternative<Error>(no_id));
+  EXPECT_EQ(std::get<Error>(no_id).code, "invalid_patch");
 }
 
 }  // namespace
