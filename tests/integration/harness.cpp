@@ -15,6 +15,7 @@
 
 #include "graph/graph.h"
 #include "graph/json.h"
+#include "patches.h"
 
 namespace syncd::testing {
 namespace {
@@ -305,9 +306,31 @@ bool SessionClient::ended() {
   return ended_;
 }
 
+bool wait_idle(const Syncd& s, const std::string& channel, const std::string& marker_id) {
+  api::PushRequest req;
+  req.set_channel(channel);
+  *req.add_patches() = create_node(marker_id, marker_id, "Marker");
+  // The marker is answered after whatever was queued before it; if that
+  // answer is a refusal (the database was still away), try again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    api::PushResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (s.stub()->Push(&ctx, req, &resp).ok() && resp.acks_size() == 1 &&
+        resp.acks(0).status() != api::Ack::REJECTED) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 std::string verify_log_and_state(const TestDatabase& db, const std::string& channel) {
   pqxx::connection c(db.url());
-  pqxx::nontransaction tx(c);
+  // One snapshot: every commit writes the log and the state together, so
+  // they must agree in any snapshot, even while syncd is still committing.
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
   const pqxx::result ch = tx.exec("SELECT id, head FROM channels WHERE name = " + tx.quote(channel));
   if (ch.empty()) return "no channel " + channel;
   const std::string id = ch[0][0].c_str();

@@ -69,6 +69,14 @@ struct CommandResult {
 };
 CommandResult run_syncd(const std::vector<std::string>& args);
 
+// Returns once every patch syncd took for `channel` before this call has
+// been answered: it pushes a marker patch (id `marker_id`) and waits for
+// its ack, which comes after theirs, since a channel's submissions commit
+// in the order they arrive. A stream that ended early (e.g. on a commit
+// whose outcome is unknown) may leave patches queued that still commit.
+// False if syncd never answered.
+bool wait_idle(const Syncd& s, const std::string& channel, const std::string& marker_id);
+
 // A Session stream read by a background thread.
 class SessionClient {
  public:
@@ -117,9 +125,10 @@ std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to);
 // the client).
 std::vector<std::int64_t> versions_in(const std::vector<api::SessionResponse>& responses);
 
-// Checks the stored log and state of `channel`: versions 1..head with no
-// gap, and the state tables equal to the fold of the log. Returns a
-// description of the first difference, or "" when all holds.
+// Checks the stored log and state of `channel`, read in one REPEATABLE
+// READ snapshot: versions 1..head with no gap, and the state tables equal
+// to the fold of the log. Returns a description of the first difference,
+// or "" when all holds.
 std::string verify_log_and_state(const TestDatabase& db, const std::string& channel);
 
 }  // namespace syncd::testing
