@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   int threads = 2;
   int idle = 60;
   int header_timeout = 30;
+  int upstream_keepalive = 10;
+  int upstream_keepalive_timeout = 5;
   bridge::BridgeLimits limits;
   std::string log_level;
   std::string token_file = env_or("SYNC_BRIDGE_TOKEN_FILE", "");
@@ -48,6 +50,11 @@ int main(int argc, char** argv) {
       "HOST:PORT for HTTP and WebSocket")(
       "upstream", po::value<std::string>(&upstream)->default_value(upstream, "$SYNC_UPSTREAM or 127.0.0.1:50051"),
       "syncd's gRPC address")(
+      "upstream-keepalive", po::value<int>(&upstream_keepalive)->default_value(upstream_keepalive),
+      "seconds between pings to syncd; a syncd that stops answering (a cut or hung connection)\n"
+      "is declared gone after a further --upstream-keepalive-timeout, and its sockets close 1013")(
+      "upstream-keepalive-timeout", po::value<int>(&upstream_keepalive_timeout)->default_value(upstream_keepalive_timeout),
+      "seconds to wait for the answer to a ping to syncd")(
       "threads", po::value<int>(&threads)->default_value(threads), "I/O threads")(
       "idle-timeout", po::value<int>(&idle)->default_value(idle),
       "seconds without any frame (ping and pong included) before a socket is closed")(
@@ -93,6 +100,11 @@ int main(int argc, char** argv) {
     std::cout << flags << "\n";
     return 0;
   }
+  if (upstream_keepalive < 1 || upstream_keepalive > 86400 || upstream_keepalive_timeout < 1 ||
+      upstream_keepalive_timeout > 3600) {
+    std::cerr << "sync-bridge: --upstream-keepalive must be 1-86400 seconds, --upstream-keepalive-timeout 1-3600\n";
+    return 2;
+  }
   if (threads < 1 || idle < 1 || header_timeout < 1 || limits.max_frame_bytes < 1024 || limits.queue_messages < 2 ||
       limits.parse.max_depth < 4 || limits.parse.max_depth > 1000 || limits.parse.max_values < 16 ||
       limits.max_header_bytes < 1024) {
@@ -121,6 +133,13 @@ int main(int argc, char** argv) {
   // Clients resume with `since` and resend patches themselves (duplicates
   // are answered `ignored`); gRPC's own retries would only add state.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // A syncd cut off without a FIN or RST would otherwise hold every feed and
+  // call open until TCP gives up (minutes to hours). syncd accepts pings
+  // as often as once a second, with or without calls.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, upstream_keepalive * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, upstream_keepalive_timeout * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
   ctx.stub = api::Sync::NewStub(ctx.channel);
   ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);

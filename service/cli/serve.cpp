@@ -11,6 +11,7 @@
 #include "api/process.h"
 #include "cli/commands.h"
 #include "server/server.h"
+#include "store/conninfo.h"
 #include "store/migrator.h"
 
 namespace syncd::cli {
@@ -48,6 +49,9 @@ int serve(int argc, char** argv) {
   std::string secret_file = env_or_empty("SYNC_JWT_SECRET_FILE");
   std::string public_key_file = env_or_empty("SYNC_JWT_PUBLIC_KEY_FILE");
   int leeway_seconds = 30;
+  int dead_after_seconds = 10;
+  int keepalive_seconds = 20;
+  int keepalive_timeout_seconds = 10;
   po::options_description flags(
       "Usage: syncd serve [flags]\n\nThe open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
@@ -56,7 +60,7 @@ int serve(int argc, char** argv) {
       "grpc-listen", po::value<std::string>(&o.grpc_listen)->default_value(default_grpc_listen(), "0.0.0.0:$PORT or 0.0.0.0:50051"),
       "HOST:PORT for gRPC (sync.v1.Sync, health, reflection)")(
       "http-listen", po::value<std::string>(&o.http_listen)->default_value(o.http_listen),
-      "HOST:PORT for HTTP (GET /healthz)")(
+      "HOST:PORT for HTTP (GET /healthz: the process is up; GET /readyz: the database is reachable too)")(
       "read-threads", po::value<int>(&o.read_threads)->default_value(o.read_threads),
       "threads (and database connections) reading the log")(
       "commit-threads", po::value<int>(&o.committer.connections)->default_value(o.committer.connections),
@@ -104,6 +108,14 @@ int serve(int argc, char** argv) {
       "uncapped-address", po::value<std::vector<std::string>>(&o.caps.uncapped_addresses)->composing(),
       "an IP address --max-streams-per-address does not apply to (repeatable): a sync-bridge's, "
       "with authentication off")(
+      "db-dead-after", po::value<int>(&dead_after_seconds)->default_value(dead_after_seconds),
+      "seconds a silent database connection is trusted: connecting, waiting for an answer, TCP "
+      "keepalives and unacknowledged data are bounded by it; then the connection is dropped, "
+      "patches are refused `unavailable` and /readyz says 503 until it answers again")(
+      "keepalive", po::value<int>(&keepalive_seconds)->default_value(keepalive_seconds),
+      "seconds a client connection may be idle before syncd pings it")(
+      "keepalive-timeout", po::value<int>(&keepalive_timeout_seconds)->default_value(keepalive_timeout_seconds),
+      "seconds syncd waits for a ping's answer before dropping the connection and its calls")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"),
       "debug, info, warn or error");
 
@@ -136,6 +148,15 @@ int serve(int argc, char** argv) {
                  "--max-{sessions,watches}-per-subject, --max-streams-per-address >= 0\n";
     return 2;
   }
+  if (dead_after_seconds < 1 || dead_after_seconds > 3600 || keepalive_seconds < 1 || keepalive_seconds > 86400 ||
+      keepalive_timeout_seconds < 1 || keepalive_timeout_seconds > 3600) {
+    std::cerr << "syncd serve: --db-dead-after and --keepalive-timeout must be 1-3600 seconds, "
+                 "--keepalive 1-86400\n";
+    return 2;
+  }
+  o.database_dead_after = std::chrono::seconds(dead_after_seconds);
+  o.keepalive = std::chrono::seconds(keepalive_seconds);
+  o.keepalive_timeout = std::chrono::seconds(keepalive_timeout_seconds);
   o.auth.leeway = std::chrono::seconds(leeway_seconds);
   for (auto [path, out, flag] : {std::tuple{&secret_file, &o.auth.secret, "--jwt-secret-file"},
                                  std::tuple{&public_key_file, &o.auth.public_key_pem, "--jwt-public-key-file"}}) {
@@ -157,7 +178,9 @@ int serve(int argc, char** argv) {
     spdlog::critical("{}", std::string(migrations.status().message()));
     return 1;
   }
-  auto pending = store::Migrator(o.database_url, *std::move(migrations)).pending();
+  auto pending = store::Migrator(store::with_liveness_settings(o.database_url, o.database_dead_after),
+                                 *std::move(migrations))
+                     .pending();
   if (!pending.ok()) {
     spdlog::critical("cannot reach the database: {}", std::string(pending.status().message()));
     return 1;
@@ -183,7 +206,8 @@ int serve(int argc, char** argv) {
     spdlog::critical("{}", std::string(st.message()));
     return 1;
   }
-  spdlog::info("syncd serving gRPC on port {} (sync.v1.Sync, health, reflection), HTTP /healthz on port {}",
+  spdlog::info("syncd serving gRPC on port {} (sync.v1.Sync, health, reflection), HTTP /healthz on port {} "
+               "(also /readyz)",
                server.grpc_port(), server.http_port());
   if (o.auth.secret.empty() && o.auth.public_key_pem.empty()) {
     spdlog::warn("AUTHENTICATION IS OFF: anyone who can reach port {} may read and write every channel. "

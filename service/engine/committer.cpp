@@ -16,8 +16,9 @@ api::Ack refused(const api::Patch& patch, const std::string& code, const std::st
   return ack;
 }
 
-Committer::Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options)
-    : options_(options), hub_(hub) {
+Committer::Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options,
+                     std::function<bool()> database_ready)
+    : options_(options), hub_(hub), database_ready_(std::move(database_ready)) {
   for (int i = 0; i < std::max(options_.connections, 1); ++i) {
     auto shard = std::make_unique<Shard>();
     shard->log = factory();
@@ -77,7 +78,13 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
   for (Item& item : items) subs.push_back(std::move(item.submission));
 
   absl::StatusOr<store::CommitResult> result;
+  bool gated = false;  // refused without trying: the outage is logged once, by the probe
   for (int attempt = 1;; ++attempt) {
+    if (database_ready_ && !database_ready_()) {
+      result = absl::UnavailableError("the database is unreachable");
+      gated = true;
+      break;
+    }
     result = log.commit(subs);
     if (result.ok() || !absl::IsUnavailable(result.status()) || attempt >= options_.max_attempts) {
       break;
@@ -94,7 +101,7 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
       return;
     }
     // Nothing was stored: a rejection is the truth.
-    spdlog::error("commit of {} patches failed: {}", subs.size(), std::string(st.message()));
+    if (!gated) spdlog::error("commit of {} patches failed: {}", subs.size(), std::string(st.message()));
     const std::string code = absl::IsUnavailable(st) ? "unavailable" : "internal";
     for (std::size_t i = 0; i < items.size(); ++i) {
       items[i].done(refused(subs[i].patch, code, "the database is unavailable; retry"),

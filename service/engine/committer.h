@@ -40,7 +40,11 @@ class Committer {
   // COMMIT): the client must resend the patch to learn it.
   using Done = std::function<void(const api::Ack& ack, const absl::Status& status)>;
 
-  Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options);
+  // `database_ready`, when given, is asked before each attempt: while it
+  // says no, batches are refused `unavailable` at once rather than held
+  // through connection timeouts.
+  Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options,
+            std::function<bool()> database_ready = {});
   ~Committer();  // stop()
 
   // Thread-safe; never blocks on the database. `done` runs on the channel's
@@ -70,6 +74,7 @@ class Committer {
 
   const CommitterOptions options_;
   Hub& hub_;
+  const std::function<bool()> database_ready_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

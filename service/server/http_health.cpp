@@ -37,6 +37,7 @@ struct HttpHealth::Impl {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   const std::atomic<bool>* stopping = nullptr;
+  std::function<bool()> database_ready;
   std::thread thread;
 
   void accept() {
@@ -57,13 +58,20 @@ struct HttpHealth::Impl {
                        response->version(request->version());
                        response->keep_alive(false);
                        response->set(http::field::content_type, "application/json");
+                       const bool stopped = stopping->load();
                        if (request->target() == "/healthz") {
-                         const bool ok = !stopping->load();
-                         response->result(ok ? http::status::ok : http::status::service_unavailable);
-                         response->body() = ok ? R"({"status":"serving"})" : R"({"status":"stopping"})";
+                         response->result(stopped ? http::status::service_unavailable : http::status::ok);
+                         response->body() = stopped ? R"({"status":"stopping"})" : R"({"status":"serving"})";
+                       } else if (request->target() == "/readyz") {
+                         const bool database = database_ready();
+                         response->result(!stopped && database ? http::status::ok
+                                                               : http::status::service_unavailable);
+                         response->body() = stopped    ? R"({"status":"stopping"})"
+                                            : database ? R"({"status":"ready"})"
+                                                       : R"({"status":"not ready","reason":"the database is unreachable"})";
                        } else {
                          response->result(http::status::not_found);
-                         response->body() = R"({"error":"not found; try /healthz"})";
+                         response->body() = R"({"error":"not found; try /healthz or /readyz"})";
                        }
                        response->body() += "\n";
                        response->prepare_payload();
@@ -77,11 +85,13 @@ struct HttpHealth::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<HttpHealth>> HttpHealth::start(const std::string& listen,
-                                                              const std::atomic<bool>& stopping) {
+                                                              const std::atomic<bool>& stopping,
+                                                              std::function<bool()> database_ready) {
   auto hp = split_host_port(listen);
   if (!hp.ok()) return hp.status();
   auto impl = std::make_unique<Impl>();
   impl->stopping = &stopping;
+  impl->database_ready = std::move(database_ready);
   beast::error_code ec;
   const auto address = asio::ip::make_address(hp->first, ec);
   if (ec) return absl::InvalidArgumentError("\"" + hp->first + "\" is not an IP address");

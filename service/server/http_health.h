@@ -1,9 +1,14 @@
 #pragma once
-// A small HTTP/1.1 endpoint beside the gRPC port: GET /healthz answers
-// 200 while the server serves and 503 once it is stopping. Runs its own
-// thread.
+// A small HTTP/1.1 endpoint beside the gRPC port. Runs its own thread.
+//   GET /healthz  liveness: 200 while the server serves, 503 once it is
+//                 stopping. A database outage does not change it: a
+//                 restart would not help.
+//   GET /readyz   readiness: 200 when patches can be stored now, 503 while
+//                 the database is unreachable or the server is stopping.
+//                 For load balancers and orchestrators.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,9 +18,11 @@ namespace syncd::server {
 
 class HttpHealth {
  public:
-  // Binds `listen` ("host:port"; port 0 picks one).
+  // Binds `listen` ("host:port"; port 0 picks one). `database_ready` is
+  // called from the endpoint's thread.
   static absl::StatusOr<std::unique_ptr<HttpHealth>> start(const std::string& listen,
-                                                            const std::atomic<bool>& stopping);
+                                                            const std::atomic<bool>& stopping,
+                                                            std::function<bool()> database_ready);
   ~HttpHealth();
   int port() const;
 

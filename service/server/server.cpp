@@ -15,6 +15,8 @@
 #include "server/context.h"
 #include "server/http_health.h"
 #include "server/sync_service.h"
+#include "store/conninfo.h"
+#include "store/db_probe.h"
 #include "store/pg_change_log.h"
 
 namespace syncd::server {
@@ -34,6 +36,10 @@ struct Server::Impl {
   ServerOptions options;
   std::string instance = random_instance_id();
   std::atomic<bool> stopping{false};
+  std::mutex health_mu;  // orders health updates from the probe and from start/shut_down
+  // Before the engine, which asks it, so destroyed after it. Its thread
+  // calls database_changed; ~Server stops it first.
+  std::unique_ptr<store::DatabaseProbe> probe;
   engine::Hub hub;
   std::unique_ptr<engine::Committer> committer;
   std::unique_ptr<engine::ReaderPool> readers;
@@ -52,6 +58,25 @@ struct Server::Impl {
   std::condition_variable tick_cv;
   bool tick_stop = false;
   std::thread ticker;
+
+  // Readiness follows the database: gRPC health says NOT_SERVING while it
+  // is unreachable, so that balancers send clients to another instance.
+  void database_changed(bool ready, const std::string& reason) {
+    if (ready) {
+      spdlog::info("the database is reachable again; ready");
+    } else {
+      spdlog::error("the database is unreachable ({}); not ready, patches are refused `unavailable` until it "
+                    "answers again",
+                    reason);
+    }
+    std::lock_guard lock(health_mu);
+    if (grpc_server && !stopping) set_serving(ready);
+  }
+
+  void set_serving(bool serving) {
+    grpc_server->GetHealthCheckService()->SetServingStatus(serving);
+    grpc_server->GetHealthCheckService()->SetServingStatus("sync.v1.Sync", serving);
+  }
 
   store::ChangeLogFactory factory() {
     return [url = options.database_url, id = instance] {
@@ -74,16 +99,25 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
 }
 
-Server::~Server() { shut_down(); }
+Server::~Server() {
+  if (impl_->probe) impl_->probe->stop();
+  shut_down();
+}
 
 absl::Status Server::start() {
   Impl& d = *impl_;
   auto verifier = auth::Verifier::create(d.options.auth);
   if (!verifier.ok()) return verifier.status();
+  store::set_response_timeout(d.options.database_dead_after);
+  d.options.database_url = store::with_liveness_settings(d.options.database_url, d.options.database_dead_after);
+  d.probe = std::make_unique<store::DatabaseProbe>(
+      d.options.database_url, d.options.database_probe_interval,
+      [&d](bool ready, const std::string& reason) { d.database_changed(ready, reason); });
+  auto database_ready = [probe = d.probe.get()] { return probe->ready(); };
   d.verifier = *std::move(verifier);
   d.limiter = std::make_unique<auth::RateLimiter>(d.options.rate);
   d.caps = std::make_unique<StreamCaps>(d.options.caps);
-  d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer);
+  d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer, database_ready);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
   d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
@@ -98,27 +132,42 @@ absl::Status Server::start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
+  // Half-open client connections (a peer gone without a FIN) are found by
+  // pings. Clients may ping too (the bridge does, to find a silent syncd),
+  // as often as once a second, even with no call open.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(d.options.keepalive.count() * 1000));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(d.options.keepalive_timeout.count() * 1000));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddListeningPort(d.options.grpc_listen, grpc::InsecureServerCredentials(), &d.grpc_port);
   builder.RegisterService(d.service.get());
   // At least room for a maximal patch plus framing; larger messages fail
   // with RESOURCE_EXHAUSTED before any handler sees them.
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<std::size_t>(INT32_MAX, std::max(2 * d.options.limits.max_patch_bytes, d.options.max_message_bytes))));
-  d.grpc_server = builder.BuildAndStart();
+  {
+    std::lock_guard lock(d.health_mu);
+    d.grpc_server = builder.BuildAndStart();
+  }
   if (!d.grpc_server || d.grpc_port == 0) {
+    std::lock_guard lock(d.health_mu);
     d.grpc_server.reset();
     return absl::UnavailableError("cannot listen for gRPC on " + d.options.grpc_listen +
                                   " (address in use or malformed?)");
   }
-  auto http = HttpHealth::start(d.options.http_listen, d.stopping);
+  auto http = HttpHealth::start(d.options.http_listen, d.stopping, database_ready);
   if (!http.ok()) {
     d.grpc_server->Shutdown();
+    std::lock_guard lock(d.health_mu);
     d.grpc_server.reset();
     return http.status();
   }
   d.http = *std::move(http);
-  d.grpc_server->GetHealthCheckService()->SetServingStatus(true);
-  d.grpc_server->GetHealthCheckService()->SetServingStatus("sync.v1.Sync", true);
+  {
+    std::lock_guard lock(d.health_mu);
+    d.set_serving(d.probe->ready());
+  }
   d.ticker = std::thread([&d] { d.run_ticker(); });
   return absl::OkStatus();
 }
@@ -128,8 +177,12 @@ int Server::http_port() const { return impl_->http ? impl_->http->port() : 0; }
 
 void Server::shut_down() {
   Impl& d = *impl_;
-  if (!d.grpc_server || d.stopping.exchange(true)) return;
-  d.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  if (!d.grpc_server) return;
+  {
+    std::lock_guard lock(d.health_mu);
+    if (d.stopping.exchange(true)) return;
+    d.set_serving(false);
+  }
   // Commit and answer everything already received; later patches are
   // refused with `unavailable`.
   d.committer->stop();
@@ -143,6 +196,7 @@ void Server::shut_down() {
   if (d.ticker.joinable()) d.ticker.join();
   d.listener->stop();
   d.readers->stop();
+  d.probe->stop();
   d.http.reset();
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // syncd assembled: the engine (committer, readers, head listener, hub), the
-// gRPC server with sync.v1.Sync, health and reflection, and /healthz.
+// database probe, the gRPC server with sync.v1.Sync, health and
+// reflection, and /healthz and /readyz.
 // main() only parses flags and calls run().
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -21,6 +23,14 @@ struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:50051";
   std::string http_listen = "0.0.0.0:8081";
   int read_threads = 2;
+  // A database silent this long is treated as gone (see store/conninfo.h);
+  // its health is probed this often.
+  std::chrono::seconds database_dead_after{10};
+  std::chrono::milliseconds database_probe_interval{1000};
+  // HTTP/2 pings to a client idle this long; one that does not answer
+  // within keepalive_timeout is dropped with its calls.
+  std::chrono::seconds keepalive{20};
+  std::chrono::seconds keepalive_timeout{10};
   std::size_t max_message_bytes = 4 << 20;  // any gRPC message received (a Push holds many patches)
   graph::Limits limits;
   StreamLimits stream;

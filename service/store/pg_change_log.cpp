@@ -69,26 +69,42 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
   return result;
 }
 
+template <typename Body>
+absl::Status PgChangeLog::with_connection(const char* what, Body&& body) {
+  for (int attempt = 1;; ++attempt) {
+    // A connection is known to be broken only once it is used: one that
+    // was open before a database restart fails its first statement. Reads
+    // are idempotent, so that failure is retried once on a new connection.
+    const bool fresh = !conn_ || conn_->broken();
+    try {
+      body(conn());
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      conn_.reset();
+      if (fresh || attempt == 2) return absl::UnavailableError(std::string(what) + ": " + e.what());
+    }
+  }
+}
+
 absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t after,
                                        std::size_t limit, std::size_t max_bytes) {
   Page page;
-  try {
+  const absl::Status st = with_connection("could not read the log", [&](Connection& c) {
+    page = Page{};
     // One round trip reads the head and the page after `after`, capped at
     // that head: versions are immutable once committed, so a page needs no
     // snapshot, and has_more stays true to what was read. No row means no
     // channel; a row with no version, no patch after `after`.
-    const std::string args[] = {channel, std::to_string(after), std::to_string(limit)};
-    const char* values[] = {args[0].c_str(), args[1].c_str(), args[2].c_str()};
-    PGconn* pg = conn().pg.get();
-    const pq::Result rows(PQexecPrepared(pg, "read_page", 3, values, nullptr, nullptr, /*binary=*/1));
-    if (PQresultStatus(rows.get()) != PGRES_TUPLES_OK) throw pq::Error(PQerrorMessage(pg), "");
+    const std::string from = std::to_string(after);
+    const std::string count = std::to_string(limit);
+    const pq::Result rows = pq::exec_prepared(c.pg.get(), "read_page", {&channel, &from, &count}, /*binary=*/true);
     auto int8 = [&](int row, int col) {
       std::uint64_t be;  // int8 in binary format: 8 bytes, network order
       std::memcpy(&be, PQgetvalue(rows.get(), row, col), sizeof be);
       return static_cast<std::int64_t>(be64toh(be));
     };
     const int n = PQntuples(rows.get());
-    if (n == 0) return page;
+    if (n == 0) return;
     page.head = int8(0, 0);
     page.patches.reserve(static_cast<std::size_t>(n));
     std::size_t bytes = 0;
@@ -103,43 +119,39 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
     }
     const std::int64_t last = page.patches.empty() ? after : page.patches.back().version;
     page.has_more = last < page.head;
-  } catch (const std::exception& e) {
-    conn_.reset();
-    return absl::UnavailableError(std::string("could not read the log: ") + e.what());
-  }
+  });
+  if (!st.ok()) return st;
   return page;
 }
 
 absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& channel) {
   ChannelState state{channel, 0, "last_writer_wins", ""};
-  try {
-    PGconn* pg = conn().pg.get();
+  const absl::Status st = with_connection("could not read the channel", [&](Connection& c) {
     if (server_id_.empty()) {
-      server_id_ = pq::text(pq::exec(pg, "SELECT site_id FROM server_identity").get(), 0, 0);
+      server_id_ = pq::text(pq::exec(c.pg.get(), "SELECT site_id FROM server_identity").get(), 0, 0);
     }
     state.server_id = server_id_;
-    const pq::Result ch = pq::exec_prepared(pg, "channel_row", {&channel});
+    const pq::Result ch = pq::exec_prepared(c.pg.get(), "channel_row", {&channel});
     if (PQntuples(ch.get()) > 0) {
       state.head = pq::int64(ch.get(), 0, 0);
       state.conflict_policy = pq::text(ch.get(), 0, 1);
     }
-  } catch (const std::exception& e) {
-    conn_.reset();
-    return absl::UnavailableError(e.what());
-  }
+  });
+  if (!st.ok()) return st;
   return state;
 }
 
 absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
                                                     const std::string& conflict_policy) {
-  try {
-    const pq::Result r = pq::exec_prepared(conn().pg.get(), "configure_channel", {&channel, &conflict_policy});
+  ChannelState state;
+  // An upsert to a fixed value: running it twice is the same as once.
+  const absl::Status st = with_connection("could not configure the channel", [&](Connection& c) {
+    const pq::Result r = pq::exec_prepared(c.pg.get(), "configure_channel", {&channel, &conflict_policy});
     channel_ids_[channel] = pq::int64(r.get(), 0, 2);
-    return ChannelState{channel, pq::int64(r.get(), 0, 0), std::string(pq::text(r.get(), 0, 1)), server_id_};
-  } catch (const std::exception& e) {
-    conn_.reset();
-    return absl::UnavailableError(e.what());
-  }
+    state = ChannelState{channel, pq::int64(r.get(), 0, 0), std::string(pq::text(r.get(), 0, 1)), server_id_};
+  });
+  if (!st.ok()) return st;
+  return state;
 }
 
 }  // namespace syncd::store

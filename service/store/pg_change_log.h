@@ -32,6 +32,10 @@ class PgChangeLog final : public ChangeLog {
  private:
   struct Connection;
   Connection& conn();
+  // Runs `body` on the connection; an idempotent statement, so a failure
+  // on a connection opened earlier is retried once on a new one.
+  template <typename Body>
+  absl::Status with_connection(const char* what, Body&& body);
 
   std::string url_;
   std::string instance_;

@@ -2,8 +2,10 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 namespace syncd::store::pq {
@@ -15,6 +17,49 @@ namespace {
   if (what.empty()) what = PQerrorMessage(conn);
   while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
   throw Error(what, state != nullptr ? state : "");
+}
+
+std::atomic<std::int64_t> response_timeout_ms{10'000};
+
+using Clock = std::chrono::steady_clock;
+
+Clock::time_point deadline() { return Clock::now() + std::chrono::milliseconds(response_timeout_ms.load()); }
+
+// Waits until the socket is ready for `events` or the deadline passes;
+// returns the events seen. Throws a lost-connection Error on timeout.
+short wait_socket(PGconn* conn, short events, Clock::time_point until) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (left <= 0) {
+      throw Error("PostgreSQL did not answer within " + std::to_string(response_timeout_ms.load()) +
+                      " ms; the connection is dropped",
+                  "");
+    }
+    pollfd fd{PQsocket(conn), events, 0};
+    const int n = poll(&fd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (n > 0) return fd.revents;
+    if (n < 0 && errno != EINTR) throw Error(std::string("poll failed: ") + std::strerror(errno), "");
+  }
+}
+
+// Sends what libpq has buffered, reading answers meanwhile so neither side
+// blocks the other on a full socket (the connection is non-blocking).
+void flush(PGconn* conn, Clock::time_point until) {
+  for (;;) {
+    const int left = PQflush(conn);
+    if (left == 0) return;
+    if (left < 0) fail(conn);
+    const short seen = wait_socket(conn, POLLIN | POLLOUT, until);
+    if ((seen & POLLIN) != 0 && PQconsumeInput(conn) != 1) fail(conn);
+  }
+}
+
+// Returns once PQgetResult will not block.
+void await_result(PGconn* conn, Clock::time_point until) {
+  while (PQisBusy(conn) == 1) {
+    wait_socket(conn, POLLIN, until);
+    if (PQconsumeInput(conn) != 1) fail(conn);
+  }
 }
 
 bool succeeded(const PGresult* r) {
@@ -34,29 +79,54 @@ void append_quoted(std::string& out, std::string_view text) {
 
 }  // namespace
 
+void set_response_timeout(std::chrono::milliseconds timeout) { response_timeout_ms = timeout.count(); }
+
 Conn connect(const std::string& url) {
+  // Bounded by the URL's connect_timeout (see store/conninfo.h).
   Conn conn(PQconnectdb(url.c_str()));
   if (PQstatus(conn.get()) != CONNECTION_OK) fail(conn.get());
+  // Every wait is then a poll with a deadline, never a blocking read.
+  if (PQsetnonblocking(conn.get(), 1) != 0) fail(conn.get());
   return conn;
 }
 
+// Every statement outside a pipeline: sent, then every result waited for
+// under the response timeout. A failure in any result is the statement's.
+namespace {
+Result finish_statement(PGconn* conn, int sent) {
+  if (sent != 1) fail(conn);
+  const auto until = deadline();
+  flush(conn, until);
+  Result failed;
+  Result last;
+  for (;;) {
+    await_result(conn, until);
+    Result r(PQgetResult(conn));
+    if (r == nullptr) break;
+    if (!succeeded(r.get()) && failed == nullptr) {
+      failed = std::move(r);
+    } else {
+      last = std::move(r);
+    }
+  }
+  if (failed != nullptr) fail(conn, failed.get());
+  if (last == nullptr) fail(conn);
+  return last;
+}
+}  // namespace
+
 void prepare(PGconn* conn, const char* name, const char* sql) {
-  Result r(PQprepare(conn, name, sql, 0, nullptr));
-  if (!succeeded(r.get())) fail(conn, r.get());
+  finish_statement(conn, PQsendPrepare(conn, name, sql, 0, nullptr));
 }
 
-Result exec(PGconn* conn, const char* sql) {
-  Result r(PQexec(conn, sql));
-  if (!succeeded(r.get())) fail(conn, r.get());
-  return r;
-}
+Result exec(PGconn* conn, const char* sql) { return finish_statement(conn, PQsendQuery(conn, sql)); }
 
-Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params) {
+Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params,
+                     bool binary) {
   std::vector<const char*> values;
   for (const std::string* p : params) values.push_back(p->c_str());
-  Result r(PQexecPrepared(conn, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
-  if (!succeeded(r.get())) fail(conn, r.get());
-  return r;
+  return finish_statement(conn, PQsendQueryPrepared(conn, name, static_cast<int>(values.size()), values.data(),
+                                                    nullptr, nullptr, binary ? 1 : 0));
 }
 
 void TextArray::add(std::string_view text) {
@@ -89,7 +159,7 @@ const std::string& TextArray::str() {
 }
 
 Pipeline::Pipeline(PGconn* conn) : conn_(conn) {
-  if (PQenterPipelineMode(conn_) != 1 || PQsetnonblocking(conn_, 1) != 0) fail(conn_);
+  if (PQenterPipelineMode(conn_) != 1) fail(conn_);
 }
 
 void Pipeline::send(const char* sql) {
@@ -107,17 +177,11 @@ void Pipeline::send_prepared(const char* name, std::initializer_list<const std::
 
 void Pipeline::sync() {
   if (PQpipelineSync(conn_) != 1) fail(conn_);
-  for (;;) {
-    const int left = PQflush(conn_);
-    if (left == 0) break;
-    if (left < 0) fail(conn_);
-    pollfd fd{PQsocket(conn_), POLLIN | POLLOUT, 0};
-    if (poll(&fd, 1, -1) < 0 && errno != EINTR) fail(conn_);
-    if ((fd.revents & POLLIN) != 0 && PQconsumeInput(conn_) != 1) fail(conn_);
-  }
+  flush(conn_, deadline());
 }
 
 Result Pipeline::next() {
+  await_result(conn_, deadline());
   Result r(PQgetResult(conn_));
   if (r == nullptr) fail(conn_);
   if (!succeeded(r.get())) fail(conn_, r.get());
@@ -127,9 +191,10 @@ Result Pipeline::next() {
 }
 
 void Pipeline::finish() {
+  await_result(conn_, deadline());
   Result r(PQgetResult(conn_));
   if (r == nullptr || PQresultStatus(r.get()) != PGRES_PIPELINE_SYNC) fail(conn_, r.get());
-  if (PQsetnonblocking(conn_, 0) != 0 || PQexitPipelineMode(conn_) != 1) fail(conn_);
+  if (PQexitPipelineMode(conn_) != 1) fail(conn_);
 }
 
 std::int64_t int64(const PGresult* r, int row, int col) {

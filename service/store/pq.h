@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -38,16 +39,25 @@ struct ConnDeleter {
 };
 using Conn = std::unique_ptr<PGconn, ConnDeleter>;
 
+// The longest syncd waits for PostgreSQL to take or answer a statement
+// (default 10 s). A database that stays silent longer (hung, or cut off
+// with no RST) is treated as a lost connection: the caller drops it, and a
+// transaction in flight is rolled back or, if COMMIT was already sent, in
+// doubt. Set once at startup, before any connection is used.
+void set_response_timeout(std::chrono::milliseconds timeout);
+
 // Connects; throws Error when it cannot.
 Conn connect(const std::string& url);
 
 // Prepares `sql` as `name` on `conn`; throws Error.
 void prepare(PGconn* conn, const char* name, const char* sql);
 
-// Runs one statement outside pipeline mode, with text results; throws
-// Error unless it succeeds.
+// Runs one statement (or several, separated by `;`) outside pipeline mode;
+// the last result. Throws Error unless every statement succeeds.
 Result exec(PGconn* conn, const char* sql);
-Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params);
+// A prepared statement; results in text format, or binary when `binary`.
+Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params,
+                     bool binary = false);
 
 // A one-dimensional PostgreSQL array in text form, built element by
 // element: the way a batch passes a variable number of rows as one

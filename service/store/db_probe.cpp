@@ -1,0 +1,47 @@
+#include "store/db_probe.h"
+
+#include "store/pq.h"
+
+namespace syncd::store {
+
+DatabaseProbe::DatabaseProbe(std::string database_url, std::chrono::milliseconds interval, Changed changed)
+    : url_(std::move(database_url)), interval_(interval), changed_(std::move(changed)), thread_([this] { run(); }) {}
+
+DatabaseProbe::~DatabaseProbe() { stop(); }
+
+void DatabaseProbe::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DatabaseProbe::run() {
+  pq::Conn conn;
+  for (;;) {
+    std::string reason;
+    try {
+      // A new connection after any failure: a restarted server is only
+      // noticed by a connection opened after it came back.
+      if (!conn) conn = pq::connect(url_);
+      pq::exec(conn.get(), "SELECT 1");
+    } catch (const std::exception& e) {
+      conn.reset();
+      reason = e.what();  // libpq's messages run over several lines
+      for (char& c : reason) {
+        if (c == '\n' || c == '\t') c = ' ';
+      }
+      if (reason.empty()) reason = "the database does not answer";
+    }
+    const bool now = reason.empty();
+    if (ready_.exchange(now) != now && changed_) changed_(now, reason);
+    // While it is away, ask four times as often: serving resumes soon
+    // after it is back.
+    std::unique_lock lock(mu_);
+    if (wake_.wait_for(lock, now ? interval_ : interval_ / 4, [this] { return stopping_; })) return;
+  }
+}
+
+}  // namespace syncd::store
