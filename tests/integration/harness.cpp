@@ -1,8 +1,10 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,6 +121,15 @@ void TestDatabase::exec(const std::string& sql) const {
   pqxx::connection c(url_);
   pqxx::nontransaction tx(c);
   tx.exec(sql);
+}
+
+void TestDatabase::set_allow_connections(bool allow) const {
+  pqxx::connection c(admin_url_);
+  pqxx::nontransaction tx(c);
+  tx.exec("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS " + (allow ? "true" : "false"));
+  if (!allow) {
+    tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + tx.quote(name_));
+  }
 }
 
 CommandResult run_syncd(const std::vector<std::string>& args) {
@@ -304,6 +315,25 @@ grpc::Status SessionClient::finish(std::chrono::milliseconds timeout) {
 bool SessionClient::ended() {
   std::lock_guard lock(mu_);
   return ended_;
+}
+
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
 }
 
 bool wait_idle(const Syncd& s, const std::string& channel, const std::string& marker_id) {

@@ -30,6 +30,9 @@ class TestDatabase {
   std::string query_value(const std::string& sql) const;
   std::vector<std::vector<std::string>> query(const std::string& sql) const;
   void exec(const std::string& sql) const;
+  // An outage as syncd sees it: false drops every connection to the
+  // database and refuses new ones; true lets them in again.
+  void set_allow_connections(bool allow) const;
 
  private:
   std::string admin_url_;
@@ -61,6 +64,10 @@ class Syncd {
   int grpc_port_ = 0;
   int http_port_ = 0;
 };
+
+// GET `path` from 127.0.0.1:`port`: the whole HTTP response ("" when the
+// connection is refused).
+std::string http_get(int port, const std::string& path);
 
 // Runs a syncd subcommand to completion; returns exit status and output.
 struct CommandResult {
