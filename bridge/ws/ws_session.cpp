@@ -458,13 +458,19 @@ void WsSession::on_pushed(const grpc::Status& status, const api::PushResponse& r
   }
   emit(outs);
   if (!status.ok() && status.error_code() != grpc::StatusCode::PERMISSION_DENIED) {
-    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-      end_with(status);
-      return;
-    }
-    send_error(ending_for(status.error_code()).code,
-               status.error_message() + " (" + std::to_string(ids.size()) +
-                   " patches unanswered; resend them: duplicates are answered `ignored`)");
+    // The push's outcome is unknown (some of its patches may be stored).
+    // Closing is what every client understands: it reconnects from its
+    // version and resends what is unanswered, and a stored patch then
+    // comes back `ignored` or in the history. An error frame alone would
+    // leave those patches pending on an open socket.
+    const std::size_t unanswered = ids.size();
+    end_with(status.error_code() == grpc::StatusCode::UNAUTHENTICATED
+                 ? status
+                 : grpc::Status(status.error_code(),
+                                status.error_message() + " (" + std::to_string(unanswered) +
+                                    " patches unanswered; reconnect and resend them: duplicates are answered "
+                                    "`ignored`)"));
+    return;
   }
   if (wait_outbox_ && outbox_.size() < kMaxOutbox / 2) {
     wait_outbox_ = false;

@@ -102,7 +102,7 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
     }
     // Nothing was stored: a rejection is the truth.
     if (!gated) spdlog::error("commit of {} patches failed: {}", subs.size(), std::string(st.message()));
-    const std::string code = absl::IsUnavailable(st) ? "unavailable" : "internal";
+    const std::string code = absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) ? "unavailable" : "internal";
     for (std::size_t i = 0; i < items.size(); ++i) {
       items[i].done(refused(subs[i].patch, code, "the database is unavailable; retry"),
                     absl::OkStatus());

@@ -7,6 +7,10 @@
 // come back as absl::Status:
 //   UNAVAILABLE  the database could not be reached or the transaction was
 //                rolled back; nothing was stored, retrying is safe.
+//   DEADLINE_EXCEEDED  the database did not answer in time (see
+//                conninfo.h); the transaction was never committed and the
+//                connection is dropped. Retrying soon would likely wait as
+//                long again.
 //   UNKNOWN      the connection broke during COMMIT: the outcome is not
 //                known. Resending the same patch ids tells (duplicates are
 //                answered `ignored` with their version).

@@ -22,18 +22,29 @@ void DatabaseProbe::run() {
   pq::Conn conn;
   for (;;) {
     std::string reason;
-    try {
-      // A new connection after any failure: a restarted server is only
-      // noticed by a connection opened after it came back.
-      if (!conn) conn = pq::connect(url_);
-      pq::exec(conn.get(), "SELECT 1");
-    } catch (const std::exception& e) {
-      conn.reset();
-      reason = e.what();  // libpq's messages run over several lines
-      for (char& c : reason) {
-        if (c == '\n' || c == '\t') c = ' ';
+    // A connection that worked before may have been dropped since (a
+    // terminated backend, a restart): that says nothing about the database
+    // now, so a new connection gets a second try before it counts.
+    for (int attempt = 1; attempt <= 2; ++attempt) {
+      const bool fresh = !conn;
+      try {
+        if (!conn) conn = pq::connect(url_);
+        pq::exec(conn.get(), "SELECT 1");
+        reason.clear();
+        break;
+      } catch (const pq::Error& e) {
+        conn.reset();
+        reason = e.what();
+        if (reason.empty()) reason = "the database does not answer";
+        if (fresh || e.timed_out()) break;  // a silent database: no second wait
+      } catch (const std::exception& e) {
+        conn.reset();
+        reason = std::string("the probe failed: ") + e.what();
+        break;
       }
-      if (reason.empty()) reason = "the database does not answer";
+    }
+    for (char& c : reason) {  // libpq's messages run over several lines
+      if (c == '\n' || c == '\t') c = ' ';
     }
     const bool now = reason.empty();
     if (ready_.exchange(now) != now && changed_) changed_(now, reason);

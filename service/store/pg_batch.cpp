@@ -445,6 +445,8 @@ absl::StatusOr<CommitResult> commit_batch(PGconn* conn, const std::vector<Submis
   } catch (const pq::Error& e) {
     if (e.connection_lost()) {
       if (committing) return absl::UnknownError(std::string("commit outcome unknown: ") + e.what());
+      // A silent database: retrying at once would only wait as long again.
+      if (e.timed_out()) return absl::DeadlineExceededError(e.what());
       return absl::UnavailableError(std::string("database connection lost: ") + e.what());
     }
     if (retryable(e.sqlstate())) return absl::UnavailableError(e.what());

@@ -33,7 +33,7 @@ short wait_socket(PGconn* conn, short events, Clock::time_point until) {
     if (left <= 0) {
       throw Error("PostgreSQL did not answer within " + std::to_string(response_timeout_ms.load()) +
                       " ms; the connection is dropped",
-                  "");
+                  "", /*timed_out=*/true);
     }
     pollfd fd{PQsocket(conn), events, 0};
     const int n = poll(&fd, 1, static_cast<int>(std::min<long long>(left, 1000)));

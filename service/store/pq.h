@@ -20,13 +20,17 @@ namespace syncd::store::pq {
 // connection itself failed.
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& what, std::string sqlstate)
-      : std::runtime_error(what), sqlstate_(std::move(sqlstate)) {}
+  Error(const std::string& what, std::string sqlstate, bool timed_out = false)
+      : std::runtime_error(what), sqlstate_(std::move(sqlstate)), timed_out_(timed_out) {}
   const std::string& sqlstate() const { return sqlstate_; }
   bool connection_lost() const { return sqlstate_.empty() || sqlstate_.rfind("08", 0) == 0; }
+  // The database did not answer within the response timeout (the
+  // connection counts as lost too).
+  bool timed_out() const { return timed_out_; }
 
  private:
   std::string sqlstate_;
+  bool timed_out_;
 };
 
 struct ResultDeleter {

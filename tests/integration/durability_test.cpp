@@ -206,13 +206,14 @@ TEST(Durability, SigtermAnswersInFlightPatchesThenExitsZero) {
   EXPECT_EQ(s.terminate(), 0);
   const grpc::Status st = session.finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  std::map<std::string, std::string> stored;  // patch id -> version
+  for (const auto& row : db.query("SELECT patch_id, version FROM patches")) stored[row[0]] = row[1];
   int accepted = 0;
   for (const auto& r : session.responses()) {
     if (!r.has_ack()) continue;
     if (r.ack().status() == api::Ack::ACCEPTED) {
       ++accepted;
-      EXPECT_EQ(db.query_value("SELECT version FROM patches WHERE patch_id = '" + r.ack().patch_id() + "'"),
-                std::to_string(r.ack().server_version()));
+      EXPECT_EQ(stored[r.ack().patch_id()], std::to_string(r.ack().server_version())) << r.ack().patch_id();
     } else {
       EXPECT_EQ(r.ack().code(), "unavailable") << r.ack().DebugString();
     }
