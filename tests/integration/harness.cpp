@@ -1,10 +1,8 @@
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +15,6 @@
 
 #include "graph/graph.h"
 #include "graph/json.h"
-#include "patches.h"
 
 namespace syncd::testing {
 namespace {
@@ -315,45 +312,6 @@ grpc::Status SessionClient::finish(std::chrono::milliseconds timeout) {
 bool SessionClient::ended() {
   std::lock_guard lock(mu_);
   return ended_;
-}
-
-std::string http_get(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  close(fd);
-  return out;
-}
-
-bool wait_idle(const Syncd& s, const std::string& channel, const std::string& marker_id) {
-  api::PushRequest req;
-  req.set_channel(channel);
-  *req.add_patches() = create_node(marker_id, marker_id, "Marker");
-  // The marker is answered after whatever was queued before it; if that
-  // answer is a refusal (the database was still away), try again.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    api::PushResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    if (s.stub()->Push(&ctx, req, &resp).ok() && resp.acks_size() == 1 &&
-        resp.acks(0).status() != api::Ack::REJECTED) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
 }
 
 std::string verify_log_and_state(const TestDatabase& db, const std::string& channel) {

@@ -86,6 +86,9 @@ TEST(Lifecycle, HealthIsServingOverGrpcAndHttp) {
   const std::string ok = http_get(s.http_port(), "/healthz");
   EXPECT_NE(ok.find("200 OK"), std::string::npos) << ok;
   EXPECT_NE(ok.find("serving"), std::string::npos);
+  const std::string ready = http_get(s.http_port(), "/readyz");
+  EXPECT_NE(ready.find("200 OK"), std::string::npos) << ready;
+  EXPECT_NE(ready.find(R"("status":"ready")"), std::string::npos) << ready;
   EXPECT_NE(http_get(s.http_port(), "/nope").find("404"), std::string::npos);
 }
 
