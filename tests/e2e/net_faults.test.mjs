@@ -1,18 +1,19 @@
 // The network misbehaving around syncd, through fault proxies
 // (fault_proxy.mjs): between syncd and PostgreSQL (latency, a database gone
 // silent, connections reset) and between sync-bridge and syncd (syncd gone
-// silent). Writers and readers (fault_load.mjs) run throughout: nothing may
-// hang past a bound, nothing acknowledged may be lost, versions stay
-// gap-free, and readers see every version once, in order.
+// silent). Writers and readers (fault_writers.mjs, fault_readers.mjs) run
+// throughout: nothing may hang past a bound, nothing acknowledged may be
+// lost, versions stay gap-free, and readers see every version once, in order.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FaultProxy } from './fault_proxy.mjs';
-import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
-import {
-  SessionWriter, WatchReader, WsReader, WsWriter, acceptedPush, ackLatency, ackedSoFar, checkLog, exited,
-  firstRefusal, hangs, healthClient, healthOf, httpStatus, ms, now, pollUntil, progress, sleep, stopProcess, syncClient, unary,
-  waitFor,
-} from './fault_load.mjs';
+import { createDatabase, startBridge, startSyncd, stopProcess } from './syncd_process.mjs';
+import { healthClient, syncClient, unary } from './fault_grpc.mjs';
+import { acceptedPush, healthOf, httpStatus, ms, now, pollUntil, waitFor } from './fault_probes.mjs';
+import { SessionWriter, WsWriter } from './fault_writers.mjs';
+import { WatchReader, WsReader } from './fault_readers.mjs';
+import { ackLatency, ackedSoFar, checkLog, exited, firstRefusal, hangs, progress } from './fault_checks.mjs';
 
 const cleanups = [];
 // Each test's processes, clusters and clients go when it ends.

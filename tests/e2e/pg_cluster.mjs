@@ -15,10 +15,10 @@ import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFi
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const isRoot = process.getuid?.() === 0;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A TCP port on 127.0.0.1 that nothing listens on (just now).
 export function freePort() {

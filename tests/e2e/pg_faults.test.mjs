@@ -9,12 +9,14 @@
 // Each test runs its own PostgreSQL cluster (pg_cluster.mjs).
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promote, startCluster, startReplicatedPair } from './pg_cluster.mjs';
-import { startBridge, startSyncd } from './syncd_process.mjs';
-import {
-  SessionWriter, WatchReader, WsReader, WsWriter, acceptedPush, ackedSoFar, answersBetween, catchUpReads, checkLog, exited,
-  failedReadsSince, hangs, healthClient, healthOf, httpStatus, ms, now, pollUntil, progress, sleep, stopProcess, syncClient, unary, waitFor,
-} from './fault_load.mjs';
+import { startBridge, startSyncd, stopProcess } from './syncd_process.mjs';
+import { healthClient, syncClient, unary } from './fault_grpc.mjs';
+import { acceptedPush, catchUpReads, healthOf, httpStatus, ms, now, pollUntil, waitFor } from './fault_probes.mjs';
+import { SessionWriter, WsWriter } from './fault_writers.mjs';
+import { WatchReader, WsReader } from './fault_readers.mjs';
+import { ackedSoFar, answersBetween, checkLog, exited, failedReadsSince, hangs, progress } from './fault_checks.mjs';
 
 const cleanups = [];
 // Each test's processes, clusters and clients go when it ends.

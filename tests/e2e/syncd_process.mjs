@@ -72,3 +72,19 @@ export async function startBridge(upstreamPort, extraArgs = [], port = 0) {
   const bound = Number(p.match[1]);
   return { ...p, port: bound, url: `ws://127.0.0.1:${bound}`, http: `http://127.0.0.1:${bound}` };
 }
+
+// Stops a process of startSyncd / startBridge: SIGTERM, then SIGKILL if it
+// has not exited `ms` later (and says so, since a stop that hangs is news).
+// Resolves to its exit code or signal.
+export async function stopProcess(proc, name, ms = 20000) {
+  let timer;
+  const killed = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      console.log(`# ${name} did not exit within ${ms} ms of SIGTERM; killed`);
+      resolve(proc.stop('SIGKILL'));
+    }, ms);
+  });
+  const code = await Promise.race([proc.stop('SIGTERM'), killed]);
+  clearTimeout(timer);
+  return code;
+}
