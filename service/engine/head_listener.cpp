@@ -76,12 +76,13 @@ void HeadListener::run() {
   int failures = 0;
   while (!stopping_) {
     try {
+      reconnect_ = false;
       pqxx::connection conn(url_);
       Receiver receiver(conn, instance_, hub_);
       announce_heads(conn, hub_);
       if (failures > 0) spdlog::info("listening for other instances' commits again");
       failures = 0;
-      while (!stopping_) conn.await_notification(0, 200'000);
+      while (!stopping_ && !reconnect_) conn.await_notification(0, 200'000);
     } catch (const std::exception& e) {
       if (failures++ == 0) spdlog::warn("lost the LISTEN connection ({}); reconnecting", e.what());
       for (int i = 0; i < 10 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));

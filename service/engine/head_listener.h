@@ -19,6 +19,11 @@ class HeadListener {
   HeadListener(std::string database_url, std::string instance, Hub& hub);
   ~HeadListener();  // stop()
   void stop();
+  // Drops the LISTEN connection and opens a new one, announcing the current
+  // heads. For after a database outage: notifications sent meanwhile are
+  // lost, and after a failover the old connection may still point at the
+  // old primary, which no longer hears any commit.
+  void reconnect() { reconnect_ = true; }
 
  private:
   void run();
@@ -27,6 +32,7 @@ class HeadListener {
   const std::string instance_;
   Hub& hub_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> reconnect_{false};
   std::thread thread_;
 };
 

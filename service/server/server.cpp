@@ -64,6 +64,7 @@ struct Server::Impl {
   void database_changed(bool ready, const std::string& reason) {
     if (ready) {
       spdlog::info("the database is reachable again; ready");
+      if (listener) listener->reconnect();
     } else {
       spdlog::error("the database is unreachable ({}); not ready, patches are refused `unavailable` until it "
                     "answers again",
@@ -110,6 +111,8 @@ absl::Status Server::start() {
   if (!verifier.ok()) return verifier.status();
   store::set_response_timeout(d.options.database_dead_after);
   d.options.database_url = store::with_liveness_settings(d.options.database_url, d.options.database_dead_after);
+  // Before the probe, whose callback renews its connection after an outage.
+  d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.probe = std::make_unique<store::DatabaseProbe>(
       d.options.database_url, d.options.database_probe_interval,
       [&d](bool ready, const std::string& reason) { d.database_changed(ready, reason); });
@@ -119,7 +122,6 @@ absl::Status Server::start() {
   d.caps = std::make_unique<StreamCaps>(d.options.caps);
   d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer, database_ready);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
-  d.listener = std::make_unique<engine::HeadListener>(d.options.database_url, d.instance, d.hub);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
                                                 d.options.stream, d.stopping, *d.verifier, *d.limiter,
                                                 *d.caps});
