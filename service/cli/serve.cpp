@@ -52,6 +52,8 @@ int serve(int argc, char** argv) {
   int dead_after_seconds = 10;
   int keepalive_seconds = 20;
   int keepalive_timeout_seconds = 10;
+  std::int64_t compact_interval_seconds = 60;
+  std::int64_t dedup_window_seconds = 7 * 86400;
   po::options_description flags(
       "Usage: syncd serve [flags]\n\nThe open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
@@ -116,6 +118,17 @@ int serve(int argc, char** argv) {
       "seconds a client connection may be idle before syncd pings it")(
       "keepalive-timeout", po::value<int>(&keepalive_timeout_seconds)->default_value(keepalive_timeout_seconds),
       "seconds syncd waits for a ping's answer before dropping the connection and its calls")(
+      "retain-versions", po::value<std::int64_t>(&o.compaction.defaults.versions)->default_value(0),
+      "retention for channels that set none: keep at least the newest N patches in the log (0: no limit by count)")(
+      "retain-seconds", po::value<std::int64_t>(&o.compaction.defaults.seconds)->default_value(0),
+      "retention for channels that set none: keep patches younger than this (0: no limit by age); "
+      "with both 0 the log keeps everything")(
+      "compact-interval", po::value<std::int64_t>(&compact_interval_seconds)->default_value(compact_interval_seconds),
+      "seconds between retention passes (one instance compacts a channel at a time)")(
+      "dedup-window", po::value<std::int64_t>(&dedup_window_seconds)->default_value(dedup_window_seconds),
+      "seconds a compacted patch's id is kept, so a resend is still answered `ignored`")(
+      "compact-batch", po::value<std::size_t>(&o.compaction.batch_rows)->default_value(o.compaction.batch_rows),
+      "log rows removed per compaction transaction (commits wait for at most one)")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"),
       "debug, info, warn or error");
 
@@ -154,6 +167,17 @@ int serve(int argc, char** argv) {
                  "--keepalive 1-86400\n";
     return 2;
   }
+  if (o.compaction.defaults.versions < 0 || o.compaction.defaults.versions > (std::int64_t{1} << 50) ||
+      o.compaction.defaults.seconds < 0 || o.compaction.defaults.seconds > std::int64_t{100} * 366 * 86400 ||
+      compact_interval_seconds < 1 || compact_interval_seconds > 86400 || dedup_window_seconds < 0 ||
+      dedup_window_seconds > std::int64_t{100} * 366 * 86400 || o.compaction.batch_rows < 1 ||
+      o.compaction.batch_rows > 1'000'000) {
+    std::cerr << "syncd serve: --retain-versions must be 0-2^50, --retain-seconds and --dedup-window 0-100 years "
+                 "in seconds, --compact-interval 1-86400, --compact-batch 1-1000000\n";
+    return 2;
+  }
+  o.compaction.interval = std::chrono::seconds(compact_interval_seconds);
+  o.compaction.dedup_seconds = dedup_window_seconds;
   o.database_dead_after = std::chrono::seconds(dead_after_seconds);
   o.keepalive = std::chrono::seconds(keepalive_seconds);
   o.keepalive_timeout = std::chrono::seconds(keepalive_timeout_seconds);

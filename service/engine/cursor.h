@@ -33,6 +33,15 @@ class Cursor {
   // not take now, another instance's commit, or a page's head).
   void note_head(std::int64_t head) { known_head_ = std::max(known_head_, head); }
 
+  // The subscriber was handed a snapshot: the state at `version`, which
+  // replaces everything it had. `version` is at most the head, and at least
+  // position() unless the subscriber started from a version the channel
+  // never reached (then it started at the head, see ChannelStream::start).
+  void restart_at(std::int64_t version) {
+    position_ = version;
+    note_head(version);
+  }
+
   // Versions past position() exist that only the log can provide.
   bool behind() const { return known_head_ > position_; }
 

@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "store/pg_change_log.h"
+#include "store/pg_compaction.h"
 
 namespace syncd::engine {
 namespace {
@@ -21,6 +22,17 @@ class Receiver final : public pqxx::notification_receiver {
 
  private:
   const std::string& instance_;
+  Hub& hub_;
+};
+
+// A channel was deleted (on any instance): its streams end.
+class DeletionReceiver final : public pqxx::notification_receiver {
+ public:
+  DeletionReceiver(pqxx::connection_base& conn, Hub& hub)
+      : pqxx::notification_receiver(conn, store::kDeletedNotifyChannel), hub_(hub) {}
+  void operator()(const std::string& channel, int /*backend_pid*/) override { hub_.deleted(channel); }
+
+ private:
   Hub& hub_;
 };
 
@@ -79,6 +91,7 @@ void HeadListener::run() {
       reconnect_ = false;
       pqxx::connection conn(url_);
       Receiver receiver(conn, instance_, hub_);
+      DeletionReceiver deletions(conn, hub_);
       announce_heads(conn, hub_);
       if (failures > 0) spdlog::info("listening for other instances' commits again");
       failures = 0;

@@ -33,6 +33,10 @@ void Hub::remote_head(const std::string& channel, std::int64_t head) {
   for (const auto& s : of(channel)) s->on_remote_head(head);
 }
 
+void Hub::deleted(const std::string& channel) {
+  for (const auto& s : of(channel)) s->on_deleted();
+}
+
 int Hub::subscriber_count(const std::string& channel) const {
   std::lock_guard lock(mu_);
   auto it = channels_.find(channel);

@@ -42,6 +42,8 @@ class Subscriber {
   virtual void tick(std::chrono::steady_clock::time_point now) = 0;
   // The server is stopping: finish once what is queued is written.
   virtual void shut_down() = 0;
+  // The channel was deleted: end now. Must not block.
+  virtual void on_deleted() = 0;
 };
 
 class Hub {
@@ -51,6 +53,7 @@ class Hub {
 
   void publish(const std::string& channel, const std::vector<Published>& patches);
   void remote_head(const std::string& channel, std::int64_t head);
+  void deleted(const std::string& channel);
 
   int subscriber_count(const std::string& channel) const;
   // Channels with at least one subscriber.

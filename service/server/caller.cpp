@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/token_format.h"
+#include "graph/check.h"
 
 namespace syncd::server {
 
@@ -22,6 +23,20 @@ std::variant<auth::Principal, grpc::Status> authenticate(const Context& ctx,
   const auto& md = call->client_metadata();
   auto it = md.find("authorization");
   return authenticate_token(ctx, it == md.end() ? std::string() : std::string(it->second.data(), it->second.size()));
+}
+
+std::variant<auth::Principal, grpc::Status> admit_call(const Context& ctx, const grpc::CallbackServerContext* call,
+                                                       const std::string& channel, const char* verb) {
+  if (ctx.stopping) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry");
+  if (!graph::valid_channel_name(channel)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "channel names are 1-128 characters of [A-Za-z0-9._:-]");
+  }
+  auto who = authenticate(ctx, call);
+  if (auto* principal = std::get_if<auth::Principal>(&who)) {
+    const bool allowed = std::string_view(verb) == "read" ? principal->can_read(channel) : principal->can_write(channel);
+    if (!allowed) return forbidden(*principal, verb, channel);
+  }
+  return who;
 }
 
 grpc::Status forbidden(const auth::Principal& who, const char* verb, const std::string& channel) {

@@ -26,6 +26,12 @@ std::variant<auth::Principal, grpc::Status> authenticate(const Context& ctx,
 // Verifies a token sent in-band (Session `refresh`).
 std::variant<auth::Principal, grpc::Status> authenticate_token(const Context& ctx, const std::string& token);
 
+// A call on `channel` that needs `verb` ("read", "write"): the caller's
+// principal, or the status to finish the call with (the server is
+// stopping, the channel name is bad, the token is bad or does not allow it).
+std::variant<auth::Principal, grpc::Status> admit_call(const Context& ctx, const grpc::CallbackServerContext* call,
+                                                       const std::string& channel, const char* verb);
+
 // PERMISSION_DENIED for `verb` ("read", "write") on `channel`.
 grpc::Status forbidden(const auth::Principal& who, const char* verb, const std::string& channel);
 

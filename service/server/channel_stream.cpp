@@ -20,9 +20,12 @@ ChannelStream::ChannelStream(Kind kind, engine::ReaderPool& readers, StreamLimit
 void ChannelStream::start(std::int64_t from, std::int64_t head) {
   std::lock_guard lock(mu_);
   const std::int64_t seen = cursor_.known_head();  // commits noted while pending
-  cursor_ = engine::Cursor(from);
+  // A client claiming a version the channel never reached (it was deleted
+  // and recreated, or restored from a backup) gets the state as it is.
+  snapshot_due_ = from > std::max(head, seen);
+  cursor_ = engine::Cursor(snapshot_due_ ? head : from);
   cursor_.note_head(std::max(head, seen));
-  mode_ = kind_ == Kind::kSession ? Mode::kHistory : Mode::kLive;
+  mode_ = kind_ == Kind::kSession || snapshot_due_ ? Mode::kHistory : Mode::kLive;
   maybe_read();
   pump();
 }
@@ -214,9 +217,25 @@ void ChannelStream::shut_down() {
         true);
 }
 
+void ChannelStream::on_deleted() {
+  std::lock_guard lock(mu_);
+  if (closing_) return;
+  closing_ = true;
+  drain_ = false;
+  status_ = grpc::Status(grpc::StatusCode::NOT_FOUND,
+                         "channel " + channel_ + " was deleted; a new write creates it again from version 1");
+  while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+  pump();
+}
+
 void ChannelStream::maybe_read() {
   if (reading_ || closing_ || mode_ == Mode::kPending) return;
   if (queue_.size() >= limits_.queue_messages / 2) return;  // on_write_done calls again
+  if (snapshot_due_) {
+    snapshot_due_ = false;
+    start_snapshot(ReadKind::kCatchUp);
+    return;
+  }
   ReadKind kind;
   std::int64_t after;
   std::size_t limit = limits_.page_patches;
@@ -244,20 +263,83 @@ void ChannelStream::start_read(ReadKind kind, std::int64_t after, std::size_t li
   reading_ = true;
   readers_.submit([self = shared_from_this(), kind, after, limit, bytes](store::ChangeLog& log) {
     // The channel is fixed once the stream has started.
-    self->on_page(kind, log.read(self->channel(), after, limit, bytes));
+    self->on_page(kind, after, log.read(self->channel(), after, limit, bytes));
   });
 }
 
-void ChannelStream::on_page(ReadKind kind, absl::StatusOr<store::Page> page) {
+void ChannelStream::fail_read(const absl::Status& status) {
+  spdlog::warn("log read for a subscriber failed: {}", std::string(status.message()));
+  closing_ = true;
+  status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                         "could not read the channel's log; reconnect from your last version");
+  pump();
+}
+
+void ChannelStream::start_snapshot(ReadKind kind) {
+  reading_ = true;
+  readers_.submit([self = shared_from_this(), kind](store::ChangeLog& log) {
+    self->on_snapshot(kind, log.snapshot(self->channel()));
+  });
+}
+
+void ChannelStream::on_snapshot(ReadKind kind, absl::StatusOr<store::Snapshot> snapshot) {
   std::lock_guard lock(mu_);
   reading_ = false;
   if (closing_) return;
-  if (!page.ok()) {
-    spdlog::warn("log read for a subscriber failed: {}", std::string(page.status().message()));
-    closing_ = true;
-    status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                           "could not read the channel's log; reconnect from your last version");
-    pump();
+  if (!snapshot.ok()) return fail_read(snapshot.status());
+  cursor_.note_head(snapshot->version);
+  enqueue_snapshot(kind, *snapshot);
+  if (kind == ReadKind::kSync) {
+    // The tail after the snapshot follows as requested pages.
+    sync_from_ = snapshot->version;
+    sync_pending_ = cursor_.known_head() > snapshot->version;
+  } else {
+    cursor_.restart_at(snapshot->version);
+    own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(snapshot->version));
+    // A Watch streams patches, not pages: it goes back to that mode and
+    // reads the tail from the log.
+    if (kind_ == Kind::kWatch || !cursor_.behind()) mode_ = Mode::kLive;
+  }
+  maybe_read();
+  pump();
+}
+
+void ChannelStream::enqueue_snapshot(ReadKind kind, const store::Snapshot& snapshot) {
+  const std::int64_t v = snapshot.version;
+  if (kind_ == Kind::kWatch) {
+    queue_.push_back(wire::watch_patch(std::make_shared<const std::string>(wire::snapshot_reset(v, snapshot.patches.size()))));
+    for (const auto& p : snapshot.patches) {
+      queue_.push_back(wire::watch_patch(std::make_shared<const std::string>(wire::snapshot_patch(p.body, v))));
+    }
+    return;
+  }
+  // Pages of the state, all at version v; the first one says "snapshot".
+  // has_more stays true while the tail after v is still to come.
+  const bool requested = kind == ReadKind::kSync;
+  const bool tail = cursor_.known_head() > v;
+  wire::PageBuilder page;
+  std::size_t count = 0, size = 0;
+  bool first = true;
+  for (const auto& p : snapshot.patches) {
+    if (count == limits_.page_patches || size >= limits_.page_bytes) {
+      queue_.push_back(page.finish(v, true, requested, first));
+      first = false;
+      count = size = 0;
+    }
+    page.add(p.body, v);
+    ++count, size += p.body.size();
+  }
+  queue_.push_back(page.finish(v, tail, requested, first));
+}
+
+void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<store::Page> page) {
+  std::lock_guard lock(mu_);
+  reading_ = false;
+  if (closing_) return;
+  if (!page.ok()) return fail_read(page.status());
+  if (page->compacted(after) || after > page->head) {
+    cursor_.note_head(page->head);
+    start_snapshot(kind);
     return;
   }
   if (kind == ReadKind::kSync) {

@@ -12,8 +12,12 @@
 // commit when it is the next version and fewer than `queue_messages`
 // messages wait; otherwise the stream falls behind and reads pages from the
 // log (one read at a time, only while the queue is less than half full)
-// until it reaches the head again. So a slow reader costs a bounded queue
-// and some log reads, never unbounded memory, and is not disconnected.
+// until it reaches the head again. A read that finds its versions compacted
+// away gets the channel's snapshot instead (see store::Snapshot), marked so
+// the client replaces its state, then the log after it: a client however
+// far behind gets back in step on the same path. So a slow reader costs a
+// bounded queue and some log reads, never unbounded memory, and is not
+// disconnected; a snapshot costs the state's size while it is written.
 
 #include <chrono>
 #include <cstdint>
@@ -103,6 +107,7 @@ class ChannelStream final : public engine::Subscriber,
   void on_remote_head(std::int64_t head) override;
   void tick(std::chrono::steady_clock::time_point now) override;
   void shut_down() override;
+  void on_deleted() override;
 
  private:
   enum class Mode { kPending, kHistory, kLive };
@@ -111,7 +116,13 @@ class ChannelStream final : public engine::Subscriber,
   void pump();        // requires mu_
   void maybe_read();  // requires mu_
   void start_read(ReadKind kind, std::int64_t after, std::size_t limit, std::size_t bytes);  // requires mu_
-  void on_page(ReadKind kind, absl::StatusOr<store::Page> page);
+  void on_page(ReadKind kind, std::int64_t after, absl::StatusOr<store::Page> page);
+  // The versions asked for are compacted (or past the head): the client
+  // gets the state instead, then what follows it.
+  void start_snapshot(ReadKind kind);                                       // requires mu_
+  void on_snapshot(ReadKind kind, absl::StatusOr<store::Snapshot> snapshot);
+  void enqueue_snapshot(ReadKind kind, const store::Snapshot& snapshot);   // requires mu_
+  void fail_read(const absl::Status& status);                               // requires mu_
   void enqueue_patch(const store::StoredPatch& p);  // requires mu_
   void maybe_resume();                           // requires mu_
   bool flow_open() const;                        // requires mu_
@@ -142,6 +153,7 @@ class ChannelStream final : public engine::Subscriber,
   std::set<std::int64_t> own_versions_;  // accepted, not yet passed by the cursor
   std::optional<std::chrono::system_clock::time_point> expires_;
   bool reading_ = false;
+  bool snapshot_due_ = false;  // started past the head: a snapshot comes first
   bool sync_pending_ = false;
   std::int64_t sync_from_ = 0;
   std::size_t sync_limit_ = 0;

@@ -7,6 +7,7 @@
 #include "auth/jwt.h"
 #include "auth/rate_limiter.h"
 #include "engine/committer.h"
+#include "engine/compactor.h"
 #include "engine/hub.h"
 #include "engine/reader_pool.h"
 #include "graph/check.h"
@@ -19,6 +20,7 @@ struct Context {
   engine::Hub& hub;
   engine::Committer& committer;
   engine::ReaderPool& readers;
+  engine::Compactor& compactor;
   graph::Limits limits;
   StreamLimits stream;
   std::atomic<bool>& stopping;  // set at shutdown: new calls are refused

@@ -43,6 +43,7 @@ struct Server::Impl {
   engine::Hub hub;
   std::unique_ptr<engine::Committer> committer;
   std::unique_ptr<engine::ReaderPool> readers;
+  std::unique_ptr<engine::Compactor> compactor;
   std::unique_ptr<engine::HeadListener> listener;
   std::unique_ptr<auth::Verifier> verifier;
   std::unique_ptr<auth::RateLimiter> limiter;
@@ -122,7 +123,8 @@ absl::Status Server::start() {
   d.caps = std::make_unique<StreamCaps>(d.options.caps);
   d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer, database_ready);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
-  d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, d.options.limits,
+  d.compactor = std::make_unique<engine::Compactor>(d.factory(), d.options.compaction);
+  d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, *d.compactor, d.options.limits,
                                                 d.options.stream, d.stopping, *d.verifier, *d.limiter,
                                                 *d.caps});
   d.service = std::make_unique<SyncService>(*d.context);
@@ -197,6 +199,7 @@ void Server::shut_down() {
   }
   if (d.ticker.joinable()) d.ticker.join();
   d.listener->stop();
+  d.compactor->stop();
   d.readers->stop();
   d.probe->stop();
   d.http.reset();

@@ -12,6 +12,7 @@
 #include "auth/jwt.h"
 #include "auth/rate_limiter.h"
 #include "engine/committer.h"
+#include "engine/compactor.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
 #include "server/stream_caps.h"
@@ -35,6 +36,7 @@ struct ServerOptions {
   graph::Limits limits;
   StreamLimits stream;
   engine::CommitterOptions committer;
+  engine::CompactorOptions compaction;
   auth::VerifierOptions auth;  // no key: authentication off
   auth::RateLimits rate;
   StreamCapOptions caps;

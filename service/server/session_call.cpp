@@ -121,6 +121,7 @@ void SessionCall::open(const api::OpenChannel& open) {
     opened->set_head_version(state->head);
     opened->set_conflict_policy(state->conflict_policy);
     opened->set_server_id(state->server_id);
+    opened->set_compacted_through(state->compacted_through);
     stream->send(std::move(msg));
     stream->start(open.no_history() ? state->head : open.from_version(), state->head);
   });

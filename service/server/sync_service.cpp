@@ -5,6 +5,7 @@
 #include "graph/graph.h"
 #include "server/caller.h"
 #include "server/session_call.h"
+#include "server/unary.h"
 #include "server/watch_call.h"
 
 namespace syncd::server {
@@ -12,54 +13,8 @@ namespace {
 
 constexpr int kMaxPushPatches = 1000;
 
-grpc::Status bad_channel() {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      "channel names are 1-128 characters of [A-Za-z0-9._:-]");
-}
-
-grpc::Status unavailable(const absl::Status& st) {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      "the database is unavailable (" + std::string(st.message()) + "); retry");
-}
-
-// Refuses the call at once when the server is stopping, the channel name is
-// bad, the token is bad, or it does not allow `verb` ("read", "write") on the
-// channel; returns the caller's principal otherwise.
-std::optional<auth::Principal> admit(Context& ctx, grpc::CallbackServerContext* call,
-                                     grpc::ServerUnaryReactor* reactor, const std::string& channel,
-                                     const char* verb) {
-  if (ctx.stopping) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"));
-    return std::nullopt;
-  }
-  if (!graph::valid_channel_name(channel)) {
-    reactor->Finish(bad_channel());
-    return std::nullopt;
-  }
-  auto who = authenticate(ctx, call);
-  if (auto* status = std::get_if<grpc::Status>(&who)) {
-    reactor->Finish(*status);
-    return std::nullopt;
-  }
-  auto& principal = std::get<auth::Principal>(who);
-  const bool allowed = std::string_view(verb) == "read" ? principal.can_read(channel) : principal.can_write(channel);
-  if (!allowed) {
-    reactor->Finish(forbidden(principal, verb, channel));
-    return std::nullopt;
-  }
-  return std::move(principal);
-}
-
-void fill_info(const store::ChannelState& state, const engine::Hub& hub, api::ChannelInfo* out) {
-  out->set_channel(state.channel);
-  out->set_head_version(state.head);
-  out->set_patch_count(state.head);  // the log is never compacted
-  out->set_connected_clients(hub.subscriber_count(state.channel));
-  out->set_conflict_policy(state.conflict_policy);
-  out->set_server_id(state.server_id);
-}
-
 }  // namespace
+
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SyncService::Session(
     grpc::CallbackServerContext* call) {
@@ -151,6 +106,14 @@ grpc::ServerUnaryReactor* SyncService::GetChanges(grpc::CallbackServerContext* c
       reactor->Finish(unavailable(page.status()));
       return;
     }
+    if (page->compacted(from)) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          "versions up to " + std::to_string(page->compacted_through) + " were compacted; the log starts at " +
+              std::to_string(page->compacted_through + 1) +
+              ": read the state with GetSnapshot, then GetChanges from its version"));
+      return;
+    }
     for (const auto& p : page->patches) {
       if (!p.decode(response->add_patches())) {
         reactor->Finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "the patch at version " +
@@ -177,31 +140,7 @@ grpc::ServerUnaryReactor* SyncService::GetChannelInfo(grpc::CallbackServerContex
       reactor->Finish(unavailable(state.status()));
       return;
     }
-    fill_info(*state, ctx_.hub, response);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* SyncService::ConfigureChannel(grpc::CallbackServerContext* call,
-                                                        const api::ConfigureChannelRequest* request,
-                                                        api::ChannelInfo* response) {
-  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  const std::string channel = channel_or_default(request->channel());
-  if (!admit(ctx_, call, reactor, channel, "write")) return reactor;
-  if (!graph::parse_conflict_policy(request->conflict_policy())) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "conflict_policy must be \"last_writer_wins\" or \"reject_stale\""));
-    return reactor;
-  }
-  ctx_.readers.submit([this, reactor, response, channel,
-                       policy = request->conflict_policy()](store::ChangeLog& log) {
-    auto state = log.configure(channel, policy);
-    if (!state.ok()) {
-      reactor->Finish(unavailable(state.status()));
-      return;
-    }
-    fill_info(*state, ctx_.hub, response);
+    fill_info(*state, ctx_, response);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

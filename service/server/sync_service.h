@@ -15,7 +15,9 @@ namespace syncd::server {
 
 using CallbackBase = api::Sync::WithCallbackMethod_Push<api::Sync::WithCallbackMethod_GetChanges<
     api::Sync::WithCallbackMethod_GetChannelInfo<api::Sync::WithCallbackMethod_ConfigureChannel<
-        api::Sync::WithRawCallbackMethod_Session<api::Sync::WithRawCallbackMethod_Watch<api::Sync::Service>>>>>>;
+        api::Sync::WithCallbackMethod_GetSnapshot<api::Sync::WithCallbackMethod_Compact<
+            api::Sync::WithCallbackMethod_DeleteChannel<api::Sync::WithRawCallbackMethod_Session<
+                api::Sync::WithRawCallbackMethod_Watch<api::Sync::Service>>>>>>>>>;
 
 class SyncService final : public CallbackBase {
  public:
@@ -35,6 +37,13 @@ class SyncService final : public CallbackBase {
   grpc::ServerUnaryReactor* ConfigureChannel(grpc::CallbackServerContext* call,
                                              const api::ConfigureChannelRequest* request,
                                              api::ChannelInfo* response) override;
+  // admin_calls.cpp
+  grpc::ServerWriteReactor<api::SnapshotPage>* GetSnapshot(grpc::CallbackServerContext* call,
+                                                           const api::GetSnapshotRequest* request) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* call, const api::CompactRequest* request,
+                                    api::CompactResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteChannel(grpc::CallbackServerContext* call, const api::DeleteChannelRequest* request,
+                                          api::DeleteChannelResponse* response) override;
 
  private:
   Context& ctx_;

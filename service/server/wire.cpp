@@ -86,6 +86,22 @@ std::string with_version(std::string_view body, std::int64_t version) {
   return out;
 }
 
+std::string snapshot_patch(std::string_view body, std::int64_t version) {
+  std::string out = with_version(body, version);
+  put_varint(&out, WireFormatLite::MakeTag(api::Patch::kSnapshotFieldNumber, WireFormatLite::WIRETYPE_VARINT));
+  put_varint(&out, 1);
+  return out;
+}
+
+std::string snapshot_reset(std::int64_t version, std::size_t patches) {
+  api::Patch reset;
+  reset.set_op("reset");
+  reset.set_server_version(version);
+  reset.set_snapshot(true);
+  (*reset.mutable_data()->mutable_fields())["patches"].set_number_value(static_cast<double>(patches));
+  return reset.SerializeAsString();
+}
+
 void PageBuilder::add(std::string_view body, std::int64_t version) {
   const std::string field = version_field(version);
   put_header(&patches_, api::SyncState::kPatchesFieldNumber, body.size() + field.size());
@@ -93,8 +109,9 @@ void PageBuilder::add(std::string_view body, std::int64_t version) {
   patches_.append(field);
 }
 
-grpc::ByteBuffer PageBuilder::finish(std::int64_t version, bool has_more, bool requested) {
-  // SyncState: version (1), patches (2), has_more (3), requested (4); proto3
+grpc::ByteBuffer PageBuilder::finish(std::int64_t version, bool has_more, bool requested, bool snapshot) {
+  // SyncState: version (1), patches (2), has_more (3), requested (4),
+  // snapshot (5); proto3
   // leaves out fields at their default values.
   std::string state;
   if (version != 0) {
@@ -108,6 +125,10 @@ grpc::ByteBuffer PageBuilder::finish(std::int64_t version, bool has_more, bool r
   }
   if (requested) {
     put_varint(&tail, WireFormatLite::MakeTag(api::SyncState::kRequestedFieldNumber, WireFormatLite::WIRETYPE_VARINT));
+    put_varint(&tail, 1);
+  }
+  if (snapshot) {
+    put_varint(&tail, WireFormatLite::MakeTag(api::SyncState::kSnapshotFieldNumber, WireFormatLite::WIRETYPE_VARINT));
     put_varint(&tail, 1);
   }
   std::string head;

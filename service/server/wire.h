@@ -34,13 +34,19 @@ grpc::ByteBuffer watch_patch(const Bytes& patch);
 // A stored patch body (an encoded Patch) with server_version = `version`.
 std::string with_version(std::string_view body, std::int64_t version);
 
+// For Watch: a snapshot patch (a stored body with server_version and
+// snapshot set), and the Patch {op: "reset", data: {patches: N}} that
+// opens a snapshot of N patches.
+std::string snapshot_patch(std::string_view body, std::int64_t version);
+std::string snapshot_reset(std::int64_t version, std::size_t patches);
+
 // SessionResponse{sync_state{...}} built from stored patch bodies.
 class PageBuilder {
  public:
   // Adds `body` with server_version = `version`, copied once.
   void add(std::string_view body, std::int64_t version);
   bool empty() const { return patches_.empty(); }
-  grpc::ByteBuffer finish(std::int64_t version, bool has_more, bool requested);
+  grpc::ByteBuffer finish(std::int64_t version, bool has_more, bool requested, bool snapshot = false);
 
  private:
   std::string patches_;  // field 2 of SyncState, repeated

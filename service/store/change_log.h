@@ -16,9 +16,12 @@
 //                answered `ignored` with their version).
 //   INTERNAL     anything else; nothing was stored.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -67,6 +70,29 @@ struct Page {
   std::vector<StoredPatch> patches;  // consecutive versions after the requested one
   std::int64_t head = 0;          // the channel head when the page was read
   bool has_more = false;          // versions past the page's last, up to head
+  // The log's horizon when the page was read. When it is past the version
+  // asked for, those versions are gone: `patches` is empty and the reader
+  // needs a snapshot (see snapshot()).
+  std::int64_t compacted_through = 0;
+  bool compacted(std::int64_t after) const { return after < compacted_through; }
+};
+
+// A channel's state at one version, as create_node patches then
+// create_edge patches (bodies without server_version; `version` is V on
+// each), read in one database snapshot.
+struct Snapshot {
+  std::int64_t version = 0;  // V: the head the state was read at
+  std::int64_t compacted_through = 0;
+  std::vector<StoredPatch> patches;
+};
+
+// Retention: a patch stays in the log while it is among the newest
+// `versions` or younger than `seconds`; 0 turns a rule off, and with both
+// off the log keeps everything.
+struct Retention {
+  std::int64_t versions = 0;
+  std::int64_t seconds = 0;
+  bool keeps_everything() const { return versions == 0 && seconds == 0; }
 };
 
 struct ChannelState {
@@ -74,6 +100,36 @@ struct ChannelState {
   std::int64_t head = 0;
   std::string conflict_policy;
   std::string server_id;  // the service's stable id (server_identity)
+  std::int64_t compacted_through = 0;
+  // The channel's own retention; unset fields follow the server's defaults.
+  std::optional<std::int64_t> retain_versions;
+  std::optional<std::int64_t> retain_seconds;
+};
+
+// What ConfigureChannel changes; unset fields stay as they are.
+struct ChannelSettings {
+  std::optional<std::string> conflict_policy;
+  std::optional<std::int64_t> retain_versions;
+  std::optional<std::int64_t> retain_seconds;
+};
+
+struct CompactRequest {
+  std::string channel;
+  std::int64_t through = 0;    // >= 0, checked by the caller
+  bool force = false;          // drop opaque patches too
+  std::int64_t dedup_seconds;  // keep the ids of patches younger than this
+  std::size_t batch_rows;      // log rows deleted per transaction
+  // When it turns true, the compaction stops after the current transaction
+  // (the horizon stays where that left it). Optional.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct CompactResult {
+  std::int64_t compacted_through = 0;
+  std::int64_t head = 0;
+  // The horizon this call started from: it removed versions
+  // (previous, compacted_through], none when they are equal.
+  std::int64_t previous = 0;
 };
 
 class ChangeLog {
@@ -95,9 +151,35 @@ class ChangeLog {
   // An unknown channel reads as head 0 with the default policy.
   virtual absl::StatusOr<ChannelState> channel_state(const std::string& channel) = 0;
 
-  // Creates the channel if needed and sets its conflict policy.
+  // Creates the channel if needed and applies `settings`.
   virtual absl::StatusOr<ChannelState> configure(const std::string& channel,
-                                                 const std::string& conflict_policy) = 0;
+                                                 const ChannelSettings& settings) = 0;
+
+  // The channel's state at its current head. An unknown channel is an
+  // empty snapshot at version 0.
+  virtual absl::StatusOr<Snapshot> snapshot(const std::string& channel) = 0;
+
+  // Drops the log through `through` in transactions of `batch_rows` rows,
+  // moving the ids of patches younger than the dedup window to
+  // compacted_ids; each transaction moves the horizon. Commits are never
+  // blocked for longer than one of them. One compactor per channel across
+  // every instance (an advisory lock): when `wait` is false and another
+  // holds it, returns ABORTED at once. Errors: NOT_FOUND (no such channel),
+  // OUT_OF_RANGE (past the head), FAILED_PRECONDITION (opaque patches in
+  // the range and not `force`), and the database errors above.
+  virtual absl::StatusOr<CompactResult> compact(const CompactRequest& request, bool wait) = 0;
+
+  // Channels whose retention (theirs, or `defaults` for unset fields)
+  // allows compacting now, with the version to compact through.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> retention_due(
+      const Retention& defaults) = 0;
+
+  // Forgets up to `limit` compacted ids older than `seconds`; returns how many.
+  virtual absl::StatusOr<std::int64_t> expire_ids(std::int64_t seconds, std::size_t limit) = 0;
+
+  // Deletes the channel (log, state, settings) and announces it to every
+  // instance. Returns the head it had, or nothing when there was none.
+  virtual absl::StatusOr<std::optional<std::int64_t>> delete_channel(const std::string& channel) = 0;
 };
 
 using ChangeLogFactory = std::function<std::unique_ptr<ChangeLog>()>;

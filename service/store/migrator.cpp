@@ -9,8 +9,14 @@ namespace syncd::store {
 namespace {
 
 constexpr const char* kCreateTable =
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar(128) PRIMARY KEY)";
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar PRIMARY KEY)";
 // One migrator at a time per database (any value works; this one spells "syncd").
+// Older releases created the column as varchar(128); dbmate creates plain
+// varchar. Widening it (no rewrite) makes both tools leave the same schema.
+constexpr const char* kWidenVersion =
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = 'schema_migrations' AND column_name = 'version' AND character_maximum_length IS NOT NULL) "
+    "THEN ALTER TABLE schema_migrations ALTER COLUMN version TYPE varchar; END IF; END $$";
 constexpr const char* kLock = "SELECT pg_advisory_xact_lock(7955267444)";
 
 std::set<std::string> applied_versions(pqxx::transaction_base& tx) {
@@ -85,6 +91,7 @@ absl::StatusOr<int> Migrator::up(const Progress& progress) {
       pqxx::work tx(conn);
       tx.exec(kLock);
       tx.exec(kCreateTable);
+      tx.exec(kWidenVersion);
       if (applied_versions(tx).count(m.version)) continue;
       progress("applying " + m.name);
       tx.exec(m.up);

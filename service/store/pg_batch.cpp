@@ -35,9 +35,13 @@ const Statement kChannelIds{"batch_channel_ids", "SELECT id, name FROM channels 
 const Statement kLock{"batch_lock",
                       "SELECT id, head, conflict_policy FROM channels WHERE id = ANY($1::bigint[]) "
                       "ORDER BY name FOR UPDATE"};
+// Ids the log holds, and ids of compacted patches: one statement, one
+// snapshot, so an id a compaction is moving is found in exactly one place.
 const Statement kSeen{"batch_seen",
                       "SELECT p.channel_id, p.patch_id, p.version FROM unnest($1::bigint[], $2::text[]) AS v (c, k) "
-                      "JOIN patches p ON p.channel_id = v.c AND p.patch_id = v.k"};
+                      "JOIN patches p ON p.channel_id = v.c AND p.patch_id = v.k UNION ALL "
+                      "SELECT p.channel_id, p.patch_id, p.version FROM unnest($1::bigint[], $2::text[]) AS v (c, k) "
+                      "JOIN compacted_ids p ON p.channel_id = v.c AND p.patch_id = v.k"};
 // Columns 1-5 of both loads are the element (see element_from).
 const Statement kNodes{"batch_nodes",
                        "SELECT n.node_id, n.label, n.properties::text, n.stamps::text, n.version, n.client_id, "
@@ -358,7 +362,8 @@ absl::StatusOr<CommitResult> commit_batch(PGconn* conn, const std::vector<Submis
                      .value_or(graph::ConflictPolicy::kLastWriterWins);
     }
     if (static_cast<std::size_t>(PQntuples(locked.get())) != works.size()) {
-      return absl::UnavailableError("a channel row disappeared; retry");
+      // Deleted since its id was cached (ChangeLog::commit retries).
+      return absl::AbortedError("a channel row disappeared");
     }
     for (int i = 0; i < PQntuples(seen.get()); ++i) {
       by_id.at(pq::int64(seen.get(), i, 0))->seen[std::string(pq::text(seen.get(), i, 1))] =

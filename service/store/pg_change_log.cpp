@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "store/pg_batch.h"
+#include "store/pg_compaction.h"
+#include "store/pg_snapshot.h"
 #include "store/pq.h"
 
 namespace syncd::store {
@@ -18,14 +20,23 @@ struct PgChangeLog::Connection {
   explicit Connection(const std::string& url) : pg(pq::connect(url)) {
     configure_session(pg.get());
     pq::prepare(pg.get(), "read_page",
-                "SELECT c.head, p.version, p.body, p.patch_id, p.client_id FROM channels c "
+                "SELECT c.head, p.version, p.body, p.patch_id, p.client_id, c.compacted_through FROM channels c "
                 "LEFT JOIN LATERAL (SELECT version, body, patch_id, client_id FROM patches "
                 "WHERE channel_id = c.id AND version > $2 AND version <= c.head ORDER BY version LIMIT $3) p "
                 "ON true WHERE c.name = $1");
-    pq::prepare(pg.get(), "channel_row", "SELECT head, conflict_policy FROM channels WHERE name = $1");
+    pq::prepare(pg.get(), "channel_row",
+                "SELECT head, conflict_policy, compacted_through, retain_versions, retain_seconds FROM channels "
+                "WHERE name = $1");
+    // $2-$4 NULL keep the current value ($2 also on insert: the default).
     pq::prepare(pg.get(), "configure_channel",
-                "INSERT INTO channels (name, conflict_policy) VALUES ($1, $2) ON CONFLICT (name) "
-                "DO UPDATE SET conflict_policy = EXCLUDED.conflict_policy RETURNING head, conflict_policy, id");
+                "INSERT INTO channels (name, conflict_policy, retain_versions, retain_seconds) "
+                "VALUES ($1, coalesce($2, 'last_writer_wins'), $3, $4) ON CONFLICT (name) DO UPDATE SET "
+                "conflict_policy = coalesce($2, channels.conflict_policy), "
+                "retain_versions = coalesce($3, channels.retain_versions), "
+                "retain_seconds = coalesce($4, channels.retain_seconds) "
+                "RETURNING head, conflict_policy, compacted_through, retain_versions, retain_seconds, id");
+    prepare_snapshot_statements(pg.get());
+    prepare_compaction_statements(pg.get());
   }
   PGconn* batches() {
     if (!batch_statements) {
@@ -65,6 +76,9 @@ absl::StatusOr<CommitResult> PgChangeLog::commit(const std::vector<Submission>& 
   if (!result.ok()) {
     conn_.reset();          // it may hold an aborted or unfinished transaction
     channel_ids_.clear();   // a channel row may have been deleted under us
+    // A channel was deleted since its id was cached: nothing was stored,
+    // and with fresh ids the batch recreates it.
+    if (absl::IsAborted(result.status())) return commit(batch);
   }
   return result;
 }
@@ -106,6 +120,8 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
     const int n = PQntuples(rows.get());
     if (n == 0) return;
     page.head = int8(0, 0);
+    page.compacted_through = int8(0, 5);
+    if (page.compacted(after)) return;  // the rows after `after` are not consecutive
     page.patches.reserve(static_cast<std::size_t>(n));
     std::size_t bytes = 0;
     for (int i = 0; i < n && !PQgetisnull(rows.get(), i, 1); ++i) {
@@ -124,6 +140,19 @@ absl::StatusOr<Page> PgChangeLog::read(const std::string& channel, std::int64_t 
   return page;
 }
 
+namespace {
+
+// Columns 0-4 of channel_row and configure_channel.
+void read_settings(const PGresult* r, ChannelState& state) {
+  state.head = pq::int64(r, 0, 0);
+  state.conflict_policy = pq::text(r, 0, 1);
+  state.compacted_through = pq::int64(r, 0, 2);
+  if (!PQgetisnull(r, 0, 3)) state.retain_versions = pq::int64(r, 0, 3);
+  if (!PQgetisnull(r, 0, 4)) state.retain_seconds = pq::int64(r, 0, 4);
+}
+
+}  // namespace
+
 absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& channel) {
   ChannelState state{channel, 0, "last_writer_wins", ""};
   const absl::Status st = with_connection("could not read the channel", [&](Connection& c) {
@@ -132,26 +161,79 @@ absl::StatusOr<ChannelState> PgChangeLog::channel_state(const std::string& chann
     }
     state.server_id = server_id_;
     const pq::Result ch = pq::exec_prepared(c.pg.get(), "channel_row", {&channel});
-    if (PQntuples(ch.get()) > 0) {
-      state.head = pq::int64(ch.get(), 0, 0);
-      state.conflict_policy = pq::text(ch.get(), 0, 1);
-    }
+    if (PQntuples(ch.get()) > 0) read_settings(ch.get(), state);
   });
   if (!st.ok()) return st;
   return state;
 }
 
 absl::StatusOr<ChannelState> PgChangeLog::configure(const std::string& channel,
-                                                    const std::string& conflict_policy) {
-  ChannelState state;
-  // An upsert to a fixed value: running it twice is the same as once.
+                                                    const ChannelSettings& settings) {
+  ChannelState state{channel, 0, "", server_id_};
+  // An upsert to fixed values: running it twice is the same as once.
   const absl::Status st = with_connection("could not configure the channel", [&](Connection& c) {
-    const pq::Result r = pq::exec_prepared(c.pg.get(), "configure_channel", {&channel, &conflict_policy});
-    channel_ids_[channel] = pq::int64(r.get(), 0, 2);
-    state = ChannelState{channel, pq::int64(r.get(), 0, 0), std::string(pq::text(r.get(), 0, 1)), server_id_};
+    const auto text = [](const std::optional<std::int64_t>& v) {
+      return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+    };
+    const std::optional<std::string> versions = text(settings.retain_versions);
+    const std::optional<std::string> seconds = text(settings.retain_seconds);
+    const pq::Result r = pq::exec_prepared(c.pg.get(), "configure_channel",
+                                           {&channel, settings.conflict_policy ? &*settings.conflict_policy : nullptr,
+                                            versions ? &*versions : nullptr, seconds ? &*seconds : nullptr});
+    channel_ids_[channel] = pq::int64(r.get(), 0, 5);
+    read_settings(r.get(), state);
   });
   if (!st.ok()) return st;
   return state;
+}
+
+absl::StatusOr<Snapshot> PgChangeLog::snapshot(const std::string& channel) {
+  Snapshot snap;
+  const absl::Status st = with_connection("could not read the snapshot",
+                                          [&](Connection& c) { snap = read_snapshot(c.pg.get(), channel); });
+  if (!st.ok()) return st;
+  return snap;
+}
+
+absl::StatusOr<CompactResult> PgChangeLog::compact(const CompactRequest& request, bool wait) {
+  // Not retried: a batch already committed stays committed, and the caller
+  // may simply compact again.
+  try {
+    return compact_channel(conn().pg.get(), request, wait);
+  } catch (const std::exception& e) {
+    conn_.reset();  // it may hold a transaction or the advisory lock
+    return absl::UnavailableError(std::string("could not compact: ") + e.what());
+  }
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> PgChangeLog::retention_due(
+    const Retention& defaults) {
+  std::vector<std::pair<std::string, std::int64_t>> due;
+  const absl::Status st = with_connection("could not read retention",
+                                          [&](Connection& c) { due = channels_due(c.pg.get(), defaults); });
+  if (!st.ok()) return st;
+  return due;
+}
+
+absl::StatusOr<std::int64_t> PgChangeLog::expire_ids(std::int64_t seconds, std::size_t limit) {
+  std::int64_t n = 0;
+  const absl::Status st = with_connection("could not expire compacted ids", [&](Connection& c) {
+    n = expire_compacted_ids(c.pg.get(), seconds, limit);
+  });
+  if (!st.ok()) return st;
+  return n;
+}
+
+absl::StatusOr<std::optional<std::int64_t>> PgChangeLog::delete_channel(const std::string& channel) {
+  try {
+    auto head = delete_channel_row(conn().pg.get(), channel);
+    channel_ids_.erase(channel);
+    return head;
+  } catch (const std::exception& e) {
+    conn_.reset();
+    // Not retried: the outcome is unknown if the connection broke at COMMIT.
+    return absl::UnavailableError(std::string("could not delete the channel: ") + e.what());
+  }
 }
 
 }  // namespace syncd::store

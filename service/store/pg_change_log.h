@@ -26,8 +26,13 @@ class PgChangeLog final : public ChangeLog {
   absl::StatusOr<Page> read(const std::string& channel, std::int64_t after, std::size_t limit,
                             std::size_t max_bytes) override;
   absl::StatusOr<ChannelState> channel_state(const std::string& channel) override;
-  absl::StatusOr<ChannelState> configure(const std::string& channel,
-                                         const std::string& conflict_policy) override;
+  absl::StatusOr<ChannelState> configure(const std::string& channel, const ChannelSettings& settings) override;
+  absl::StatusOr<Snapshot> snapshot(const std::string& channel) override;
+  absl::StatusOr<CompactResult> compact(const CompactRequest& request, bool wait) override;
+  absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> retention_due(
+      const Retention& defaults) override;
+  absl::StatusOr<std::int64_t> expire_ids(std::int64_t seconds, std::size_t limit) override;
+  absl::StatusOr<std::optional<std::int64_t>> delete_channel(const std::string& channel) override;
 
  private:
   struct Connection;

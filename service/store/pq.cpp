@@ -124,7 +124,7 @@ Result exec(PGconn* conn, const char* sql) { return finish_statement(conn, PQsen
 Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params,
                      bool binary) {
   std::vector<const char*> values;
-  for (const std::string* p : params) values.push_back(p->c_str());
+  for (const std::string* p : params) values.push_back(p ? p->c_str() : nullptr);
   return finish_statement(conn, PQsendQueryPrepared(conn, name, static_cast<int>(values.size()), values.data(),
                                                     nullptr, nullptr, binary ? 1 : 0));
 }

@@ -60,6 +60,7 @@ void prepare(PGconn* conn, const char* name, const char* sql);
 // the last result. Throws Error unless every statement succeeds.
 Result exec(PGconn* conn, const char* sql);
 // A prepared statement; results in text format, or binary when `binary`.
+// A null parameter is SQL NULL.
 Result exec_prepared(PGconn* conn, const char* name, std::initializer_list<const std::string*> params,
                      bool binary = false);
 

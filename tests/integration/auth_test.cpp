@@ -159,6 +159,71 @@ TEST_F(Auth, ATokenForOneChannelIsRefusedOnAnotherForReadingAndWriting) {
   EXPECT_EQ(db.query_value("SELECT string_agg(patch_id, ',') FROM patches"), "n1");
 }
 
+TEST_F(Auth, CompactDeleteAndSnapshotNeedThePermissionTheyUse) {
+  start();
+  const std::string writer = token("alice", {"*"}, {"doc"});
+  const std::string reader = token("bob", {"doc"}, {});
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + writer);
+    api::PushRequest req;
+    req.set_channel("doc");
+    *req.add_patches() = node("n1", "alice");
+    *req.add_patches() = node("n2", "alice");
+    api::PushResponse resp;
+    ASSERT_TRUE(server->stub()->Push(&ctx, req, &resp).ok());
+  }
+  // A reader may take a snapshot, but neither compact nor delete.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + reader);
+    api::GetSnapshotRequest req;
+    req.set_channel("doc");
+    auto pages = server->stub()->GetSnapshot(&ctx, req);
+    api::SnapshotPage page;
+    ASSERT_TRUE(pages->Read(&page));
+    EXPECT_EQ(page.patches_size(), 2);
+    EXPECT_TRUE(pages->Finish().ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + reader);
+    api::CompactRequest req;
+    req.set_channel("doc");
+    req.set_through_version(2);
+    api::CompactResponse resp;
+    EXPECT_EQ(server->stub()->Compact(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + reader);
+    api::DeleteChannelRequest req;
+    req.set_channel("doc");
+    api::DeleteChannelResponse resp;
+    EXPECT_EQ(server->stub()->DeleteChannel(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext ctx;  // no token at all
+    api::GetSnapshotRequest req;
+    req.set_channel("doc");
+    auto pages = server->stub()->GetSnapshot(&ctx, req);
+    api::SnapshotPage page;
+    EXPECT_FALSE(pages->Read(&page));
+    EXPECT_EQ(pages->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM patches"), "2");
+  EXPECT_EQ(db.query_value("SELECT compacted_through FROM channels WHERE name = 'doc'"), "0");
+  // The writer may.
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + writer);
+  api::CompactRequest req;
+  req.set_channel("doc");
+  req.set_through_version(2);
+  api::CompactResponse resp;
+  EXPECT_TRUE(server->stub()->Compact(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.compacted_through(), 2);
+}
+
 TEST_F(Auth, AClientIdMustBeTheTokensSubject) {
   start();
   const std::string tok = token("alice", {"*"}, {"*"});
