@@ -318,6 +318,7 @@ std::string encode_sync_state(const api::SyncState& state) {
   for (const auto& patch : state.patches()) patches.push_back(patch_json(patch));
   p["patches"] = std::move(patches);
   p["hasMore"] = state.has_more();
+  if (state.snapshot()) p["snapshot"] = true;  // replace the local state with what follows
   return frame("sync_state", std::move(p));
 }
 

@@ -39,7 +39,47 @@ void start(const std::string& authorization, Request request, Done<Response> don
          [call](grpc::Status status) { call->done(status, std::move(call->response)); });
 }
 
+// Reads a GetSnapshot stream to its end; deletes itself when gRPC is done.
+class SnapshotReader final : public grpc::ClientReadReactor<api::SnapshotPage> {
+ public:
+  SnapshotReader(api::Sync::Stub& stub, const std::string& authorization, api::GetSnapshotRequest request,
+                 Done<std::vector<api::SnapshotPage>> done)
+      : request_(std::move(request)), done_(std::move(done)) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + kDeadline);
+    if (!authorization.empty()) ctx_.AddMetadata("authorization", authorization);
+    stub.async()->GetSnapshot(&ctx_, &request_, this);
+    StartRead(&page_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    pages_.push_back(std::move(page_));
+    page_.Clear();
+    StartRead(&page_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    done_(status, std::move(pages_));
+    delete this;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  api::GetSnapshotRequest request_;
+  api::SnapshotPage page_;
+  std::vector<api::SnapshotPage> pages_;
+  Done<std::vector<api::SnapshotPage>> done_;
+};
+
 }  // namespace
+
+void get_snapshot(api::Sync::Stub& stub, const std::string& authorization, api::GetSnapshotRequest request,
+                  Done<std::vector<api::SnapshotPage>> done) {
+  if (!syncd::auth::legal_metadata_value(authorization)) {
+    done(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token"), {});
+    return;
+  }
+  new SnapshotReader(stub, authorization, std::move(request), std::move(done));
+}
 
 void get_changes(api::Sync::Stub& stub, const std::string& authorization, api::GetChangesRequest request,
                  Done<api::GetChangesResponse> done) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "api/grpc.h"
 
@@ -26,5 +27,9 @@ void channel_info(api::Sync::Stub& stub, const std::string& authorization, api::
                   Done<api::ChannelInfo> done);
 void push(api::Sync::Stub& stub, const std::string& authorization, api::PushRequest request,
           Done<api::PushResponse> done);
+// Every page of a GetSnapshot call (the channel's state, as large as it
+// is), once the stream has ended.
+void get_snapshot(api::Sync::Stub& stub, const std::string& authorization, api::GetSnapshotRequest request,
+                  Done<std::vector<api::SnapshotPage>> done);
 
 }  // namespace bridge::upstream

@@ -107,14 +107,27 @@ class ChannelFeed::Watch final : public grpc::ClientReadReactor<api::Patch> {
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // ending; OnDone has the status
+    if (patch_.snapshot()) {
+      // syncd restarted the watch from a snapshot: it fell behind the log's
+      // horizon. The feed ends; its sockets reconnect from their own
+      // versions and get a snapshot if they need one.
+      compacted_ = true;
+      ctx.TryCancel();
+      return;
+    }
     feed_->deliver(std::move(patch_));
     patch_.Clear();
     StartRead(&patch_);
   }
 
   void OnDone(const grpc::Status& status) override {
-    feed_->end(status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "syncd ended the channel's watch")
-                           : status);
+    if (compacted_) {
+      feed_->end(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the channel's log was compacted past this bridge's "
+                                                             "position; reconnect from your last version"));
+    } else {
+      feed_->end(status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "syncd ended the channel's watch")
+                             : status);
+    }
     delete this;
   }
 
@@ -122,6 +135,7 @@ class ChannelFeed::Watch final : public grpc::ClientReadReactor<api::Patch> {
   std::shared_ptr<ChannelFeed> feed_;
   api::WatchRequest request_;
   api::Patch patch_;
+  bool compacted_ = false;  // only gRPC's reactor thread touches it
 };
 
 void ChannelFeed::start(const std::string& authorization) {

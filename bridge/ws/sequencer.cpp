@@ -6,6 +6,16 @@ void Sequencer::skip_to(std::int64_t version) {
   if (version > cursor_) cursor_ = version;
 }
 
+void Sequencer::restart_at(std::int64_t version, std::vector<Out>& out) {
+  cursor_ = version;
+  while (!parked_.empty() && parked_.begin()->first <= version) {
+    out.push_back(Out{nullptr, std::move(parked_.begin()->second)});
+    parked_.erase(parked_.begin());
+  }
+  while (!held_.empty() && held_.front()->version <= version) held_.pop_front();
+  release(out);
+}
+
 void Sequencer::sent(const std::string& id) {
   ++sent_[id];
   ++in_flight_;

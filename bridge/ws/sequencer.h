@@ -43,6 +43,12 @@ class Sequencer {
   // The client now has everything up to `version` (history it got as pages).
   void skip_to(std::int64_t version);
 
+  // The client was sent the channel's state at `version` (a snapshot),
+  // which replaces everything it had: the cursor moves there (even back,
+  // for a client that claimed a version the channel never reached), and
+  // acks parked for versions it covers go out now.
+  void restart_at(std::int64_t version, std::vector<Out>& out);
+
   // A patch with id `id` went upstream.
   void sent(const std::string& id);
   // The channel's next patch; older versions are dropped.

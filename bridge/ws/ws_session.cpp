@@ -38,6 +38,7 @@ Ending ending_for(grpc::StatusCode code) {
     case grpc::StatusCode::FAILED_PRECONDITION: return {"invalid_message", websocket::close_code::policy_error};
     case grpc::StatusCode::UNAUTHENTICATED: return {"unauthenticated", websocket::close_code::policy_error};
     case grpc::StatusCode::PERMISSION_DENIED: return {"forbidden", websocket::close_code::policy_error};
+    case grpc::StatusCode::NOT_FOUND: return {"not_found", websocket::close_code::policy_error};
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return {"rate_limited", websocket::close_code::try_again_later};
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::UNAVAILABLE:
@@ -303,6 +304,13 @@ void WsSession::on_info(const grpc::Status& status, const api::ChannelInfo& info
 void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& page) {
   reading_history_ = false;
   if (closing_ || closed_) return;
+  // Compacted history, or a client past the head (a channel deleted and
+  // recreated): the client gets the channel's state instead.
+  const bool ahead = status.ok() && first_join_ && page.patches().empty() && page.version() < seq_.cursor();
+  if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE || ahead) {
+    reading_history_ = true;
+    return params_.crdt ? skip_compacted(false) : read_snapshot(false);
+  }
   if (!status.ok()) {
     end_with(status);
     return;
@@ -332,6 +340,75 @@ void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& pag
   } else {
     go_live();
   }
+}
+
+void WsSession::read_snapshot(bool requested) {
+  api::GetSnapshotRequest req;
+  req.set_channel(params_.channel);
+  upstream::get_snapshot(*ctx_.stub, params_.authorization, std::move(req),
+                         [self = shared_from_this(), requested](const grpc::Status& status,
+                                                                std::vector<api::SnapshotPage>&& pages) {
+                           self->on_strand([status, requested, pages = std::move(pages)](WsSession& s) mutable {
+                             s.on_snapshot(status, pages, requested);
+                           });
+                         });
+}
+
+// The snapshot's pages, each at its version V, the first marked so the
+// client replaces its state; all say hasMore, since the log after V
+// follows (from the same path that asked for the snapshot).
+void WsSession::on_snapshot(const grpc::Status& status, std::vector<api::SnapshotPage>& pages, bool requested) {
+  (requested ? sync_running_ : reading_history_) = false;
+  if (closing_ || closed_) return;
+  if (!status.ok() || pages.empty()) {
+    if (requested && status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+      return send_error(ending_for(status.error_code()).code, status.error_message());
+    }
+    return end_with(status.ok() ? grpc::Status(grpc::StatusCode::INTERNAL, "an empty snapshot stream") : status);
+  }
+  const std::int64_t version = pages.front().version();
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    api::SyncState state;
+    state.set_version(version);
+    state.set_has_more(true);
+    state.set_requested(requested);
+    state.set_snapshot(i == 0);
+    state.mutable_patches()->Swap(pages[i].mutable_patches());
+    enqueue(std::make_shared<const std::string>(codec::encode_sync_state(state)));
+  }
+  if (requested) {
+    if (!sync_pending_) {  // the log after V, unless a newer request replaced this one
+      sync_pending_ = true;
+      sync_from_ = version;
+    }
+    return next_sync();
+  }
+  std::vector<Sequencer::Out> outs;
+  seq_.restart_at(version, outs);
+  emit(outs);
+  read_history();
+}
+
+// A CRDT client's history was compacted with force: it gets what remains,
+// from the horizon on.
+void WsSession::skip_compacted(bool pull) {
+  api::GetChannelInfoRequest req;
+  req.set_channel(params_.channel);
+  upstream::channel_info(*ctx_.stub, params_.authorization, std::move(req),
+                         [self = shared_from_this(), pull](const grpc::Status& status, api::ChannelInfo&& info) {
+                           self->on_strand([status, pull, horizon = info.compacted_through()](WsSession& s) {
+                             (pull ? s.sync_running_ : s.reading_history_) = false;
+                             if (s.closing_ || s.closed_) return;
+                             if (!status.ok()) return s.end_with(status);
+                             if (pull) {
+                               s.sync_from_ = std::max(s.sync_from_, horizon);
+                               s.sync_pending_ = true;
+                               return s.next_sync();
+                             }
+                             s.seq_.skip_to(horizon);
+                             s.read_history();
+                           });
+                         });
 }
 
 // Counted per subject only once syncd has accepted the token, so a forged
@@ -504,6 +581,10 @@ void WsSession::next_sync() {
         self->on_strand([status, page = std::move(page)](WsSession& s) mutable {
           s.sync_running_ = false;
           if (s.closing_ || s.closed_) return;
+          if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+            s.sync_running_ = true;
+            return s.sync_crdt_ ? s.skip_compacted(true) : s.read_snapshot(true);
+          }
           if (!status.ok()) {
             if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return s.end_with(status);
             return s.send_error(ending_for(status.error_code()).code, status.error_message());

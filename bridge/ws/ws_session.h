@@ -81,6 +81,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   void read_history();
   void on_info(const grpc::Status& status, const api::ChannelInfo& info);
   void on_page(const grpc::Status& status, api::GetChangesResponse& page);
+  // The versions asked for were compacted: the channel's state instead, as
+  // sync_state pages (answering a sync_request when `requested`), then the
+  // log after it.
+  void read_snapshot(bool requested);
+  void on_snapshot(const grpc::Status& status, std::vector<api::SnapshotPage>& pages, bool requested);
+  void skip_compacted(bool pull);  // /crdt: what remains after a forced compaction
   void go_live();
   void take_inbox();  // on the strand: every item the feed handed over
   void on_item(upstream::Item item);

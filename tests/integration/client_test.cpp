@@ -130,5 +130,53 @@ TEST(CppClient, OfflineEditsLandExactlyOnceWhenTheServerReturns) {
   EXPECT_EQ(verify_log_and_state(db, "cpp-offline"), "");
 }
 
+// Away while the channel moved on and was compacted: the client comes
+// back to a snapshot, which replaces its confirmed state, and its offline
+// edits still land on top, once.
+TEST(CppClient, AClientBehindTheHorizonGetsASnapshotAndKeepsItsPendingEdits) {
+  TestDatabase db;
+  auto s = std::make_unique<Syncd>(db.url());
+  const int port = s->grpc_port();
+  ClientOptions o = options(*s, "cpp-compact", "alice");
+  o.reconnect_initial = 3s;  // time for the channel to move on while it is away
+  o.reconnect_max = 3s;
+  SyncClient a(o);
+  const std::string doc = a.create_node("Doc", props("name", "draft"), "doc");
+  a.create_node("Doc", props("name", "doomed"), "doomed");
+  ASSERT_TRUE(a.wait_until([](const SyncClient& c) { return c.server_version() == 2 && c.pending_count() == 0; }, 10s));
+
+  s->kill9();
+  ASSERT_TRUE(a.wait_until([](const SyncClient& c) { return !c.connected(); }, 10s));
+  google::protobuf::Value v;
+  v.set_string_value("offline");
+  a.set_property("node", doc, "note", v);
+
+  s = std::make_unique<Syncd>(db.url(), std::vector<std::string>{}, port);
+  api::PushRequest req;
+  req.set_channel("cpp-compact");
+  for (int i = 0; i < 20; ++i) *req.add_patches() = create_node("other-" + std::to_string(i), "o" + std::to_string(i));
+  *req.add_patches() = simple("kill-doomed", "delete_node", "nodeId", "doomed");
+  api::PushResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(s->stub()->Push(&ctx, req, &resp).ok());
+  }
+  api::CompactRequest compact;
+  compact.set_channel("cpp-compact");
+  compact.set_through_version(23);
+  api::CompactResponse compacted;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(s->stub()->Compact(&ctx, compact, &compacted).ok());
+  }
+
+  ASSERT_TRUE(a.wait_until([](const SyncClient& c) { return c.server_version() == 24 && c.pending_count() == 0; }, 30s))
+      << "version " << a.server_version() << ", pending " << a.pending_count();
+  EXPECT_EQ(a.node_count(), 21u);  // doc and the 20 others; "doomed" is gone
+  EXPECT_FALSE(a.node("doomed").has_value());
+  EXPECT_EQ(a.node(doc)->properties.fields().at("note").string_value(), "offline");
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM patches"), "1");
+}
+
 }  // namespace
 }  // namespace syncd::testing

@@ -135,9 +135,25 @@ void SyncClient::receive(const api::SessionResponse& msg) {
     case api::SessionResponse::kOpened:
       connected_ = true;
       break;
-    case api::SessionResponse::kSyncState:
-      for (const auto& p : msg.sync_state().patches()) arrive(p);
+    case api::SessionResponse::kSyncState: {
+      const api::SyncState& state = msg.sync_state();
+      if (state.snapshot()) {
+        // The history after our version was compacted: the server's state
+        // at state.version() replaces ours (pending patches stay on top).
+        confirmed_ = graph::Graph();
+        arrived_.clear();
+        version_ = state.version();
+        snapshot_at_ = state.version();
+      }
+      for (const auto& p : state.patches()) {
+        if (p.server_version() == snapshot_at_) {
+          (void)confirmed_.apply(p, p.server_version(), graph::ConflictPolicy::kLastWriterWins);
+        } else {
+          arrive(p);
+        }
+      }
       break;
+    }
     case api::SessionResponse::kBroadcast:
       arrive(msg.broadcast());
       break;
@@ -163,6 +179,7 @@ void SyncClient::receive(const api::SessionResponse& msg) {
 
 void SyncClient::arrive(const api::Patch& p) {
   if (p.server_version() <= version_) return;
+  snapshot_at_ = -1;  // past the snapshot
   arrived_[p.server_version()] = p;
   // One of ours, stored in an earlier connection: confirmed now.
   pending_.erase(std::remove_if(pending_.begin(), pending_.end(), [&](const api::Patch& q) { return q.id() == p.id(); }),

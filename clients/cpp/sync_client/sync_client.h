@@ -2,7 +2,9 @@
 // A C++ client of sync.v1 with the semantics of clients/js: an optimistic
 // local graph, a pending queue, rollback on rejection, reconnection with
 // exponential backoff and jitter, and resumption from the last confirmed
-// version with pending patches resent under their ids.
+// version with pending patches resent under their ids. When that version
+// is older than the channel's compacted history, the server's snapshot
+// replaces the confirmed state (pending patches stay on top).
 //
 // The local graph is the confirmed state (the server's patches applied in
 // version order) plus the unacknowledged patches, in the order they were
@@ -94,6 +96,7 @@ class SyncClient {
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   graph::Graph confirmed_;                  // the server's state at version_
+  std::int64_t snapshot_at_ = -1;           // receiving a snapshot at this version
   std::int64_t version_ = 0;
   std::map<std::int64_t, api::Patch> arrived_;  // stored, after a gap
   std::vector<api::Patch> pending_;         // ours, unacknowledged, oldest first

@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -27,7 +28,12 @@ Usage:
   syncctl push CHANNEL [patch flags]   store patches (flags, or JSON lines on stdin); prints acks
   syncctl tail CHANNEL [--from N]      print patches as JSON lines, then live ones as they come
   syncctl changes CHANNEL [--from N]   print the log after version N, then exit
-  syncctl info CHANNEL                 head version, patch count, clients, conflict policy
+  syncctl info CHANNEL                 head version, horizon, patch count, clients, settings
+  syncctl snapshot CHANNEL             print the channel's state as create_node/create_edge lines
+  syncctl configure CHANNEL [flags]    set the conflict policy and retention (--retain-versions N,
+                                       --retain-seconds S, --policy P)
+  syncctl compact CHANNEL --through N  drop the log up to version N (--force: opaque history too)
+  syncctl delete CHANNEL --yes         delete the channel: log, state and settings
 
 Every command takes --server HOST:PORT (default $SYNC_SERVER or localhost:50051)
 and --help. Exit status: 0 ok, 1 the server failed the call, 2 bad usage,
@@ -37,6 +43,19 @@ and --help. Exit status: 0 ok, 1 the server failed the call, 2 bad usage,
 std::string default_server() {
   const char* s = std::getenv("SYNC_SERVER");
   return s != nullptr && *s != '\0' ? s : "localhost:50051";
+}
+
+void print_info(const api::ChannelInfo& info) {
+  nlohmann::ordered_json j;
+  j["channel"] = info.channel();
+  j["headVersion"] = info.head_version();
+  j["compactedThrough"] = info.compacted_through();
+  j["patchCount"] = info.patch_count();
+  j["connectedClients"] = info.connected_clients();
+  j["conflictPolicy"] = info.conflict_policy();
+  j["retainVersions"] = info.retain_versions();
+  j["retainSeconds"] = info.retain_seconds();
+  std::cout << j.dump() << "\n";
 }
 
 int fail(const grpc::Status& st, const char* what) {
@@ -208,6 +227,103 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (command == "snapshot") {
+    std::int64_t limit = 0;
+    po::options_description f("Reading");
+    f.add_options()("page-size", po::value<std::int64_t>(&limit)->default_value(0), "patches per page (0: the server's)");
+    if (int rc = parse(argc - 1, argv + 1, "Usage: syncctl snapshot CHANNEL [flags]\n\nPrints one JSON line per "
+                                           "patch; the version on stderr.\n\nFlags", f, vm, server, channel)) {
+      return rc < 0 ? 0 : rc;
+    }
+    auto stub = api::Sync::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    api::GetSnapshotRequest req;
+    req.set_channel(channel);
+    req.set_limit(static_cast<std::int32_t>(std::clamp<std::int64_t>(limit, 0, INT32_MAX)));
+    auto reader = stub->GetSnapshot(&ctx, req);
+    api::SnapshotPage page;
+    bool first = true;
+    while (reader->Read(&page)) {
+      if (first) std::cerr << "snapshot of " << channel << " at version " << page.version() << "\n";
+      first = false;
+      for (const auto& p : page.patches()) std::cout << bridge::codec::patch_to_json(p) << "\n";
+    }
+    std::cout.flush();
+    if (auto st = reader->Finish(); !st.ok()) return fail(st, "snapshot");
+    return 0;
+  }
+
+  if (command == "configure") {
+    std::string policy;
+    std::int64_t versions = -1, seconds = -1;
+    po::options_description f("Settings (unset ones stay as they are)");
+    f.add_options()("policy", po::value<std::string>(&policy), "last_writer_wins or reject_stale")(
+        "retain-versions", po::value<std::int64_t>(&versions), "keep at least the newest N patches (0: no limit)")(
+        "retain-seconds", po::value<std::int64_t>(&seconds), "keep patches younger than this (0: no limit)");
+    if (int rc = parse(argc - 1, argv + 1, "Usage: syncctl configure CHANNEL [flags]\n\nFlags", f, vm, server, channel)) {
+      return rc < 0 ? 0 : rc;
+    }
+    api::ConfigureChannelRequest req;
+    req.set_channel(channel);
+    req.set_conflict_policy(policy);
+    if (vm.count("retain-versions")) req.set_retain_versions(versions);
+    if (vm.count("retain-seconds")) req.set_retain_seconds(seconds);
+    auto stub = api::Sync::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+    api::ChannelInfo info;
+    grpc::ClientContext ctx;
+    if (auto st = stub->ConfigureChannel(&ctx, req, &info); !st.ok()) return fail(st, "configure");
+    print_info(info);
+    return 0;
+  }
+
+  if (command == "compact") {
+    std::int64_t through = -1;
+    bool force = false;
+    po::options_description f("Compaction");
+    f.add_options()("through", po::value<std::int64_t>(&through)->required(), "the last version to drop (at most the head)")(
+        "force", po::bool_switch(&force), "also drop opaque (CRDT) patches, which no snapshot can rebuild");
+    if (int rc = parse(argc - 1, argv + 1, "Usage: syncctl compact CHANNEL --through N [flags]\n\nFlags", f, vm, server,
+                       channel)) {
+      return rc < 0 ? 0 : rc;
+    }
+    api::CompactRequest req;
+    req.set_channel(channel);
+    req.set_through_version(through);
+    req.set_force(force);
+    auto stub = api::Sync::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+    api::CompactResponse resp;
+    grpc::ClientContext ctx;
+    std::cerr << "compacting " << channel << " through version " << through << "...\n";
+    if (auto st = stub->Compact(&ctx, req, &resp); !st.ok()) return fail(st, "compact");
+    nlohmann::ordered_json j;
+    j["channel"] = channel;
+    j["compactedThrough"] = resp.compacted_through();
+    j["headVersion"] = resp.head_version();
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+
+  if (command == "delete") {
+    bool yes = false;
+    po::options_description f("Deletion");
+    f.add_options()("yes", po::bool_switch(&yes), "really delete: the log, the state and the settings");
+    if (int rc = parse(argc - 1, argv + 1, "Usage: syncctl delete CHANNEL --yes\n\nFlags", f, vm, server, channel)) {
+      return rc < 0 ? 0 : rc;
+    }
+    if (!yes) {
+      std::cerr << "syncctl delete: this removes channel \"" << channel << "\" for good; add --yes to go ahead\n";
+      return 2;
+    }
+    api::DeleteChannelRequest req;
+    req.set_channel(channel);
+    auto stub = api::Sync::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+    api::DeleteChannelResponse resp;
+    grpc::ClientContext ctx;
+    if (auto st = stub->DeleteChannel(&ctx, req, &resp); !st.ok()) return fail(st, "delete");
+    std::cout << "deleted " << channel << " (it was at version " << resp.head_version() << ")\n";
+    return 0;
+  }
+
   if (command == "info") {
     if (int rc = parse(argc - 1, argv + 1, "Usage: syncctl info CHANNEL [flags]\n\nFlags", {}, vm, server, channel)) {
       return rc < 0 ? 0 : rc;
@@ -218,13 +334,7 @@ int main(int argc, char** argv) {
     api::ChannelInfo info;
     grpc::ClientContext ctx;
     if (auto st = stub->GetChannelInfo(&ctx, req, &info); !st.ok()) return fail(st, "info");
-    nlohmann::ordered_json j;
-    j["channel"] = info.channel();
-    j["headVersion"] = info.head_version();
-    j["patchCount"] = info.patch_count();
-    j["connectedClients"] = info.connected_clients();
-    j["conflictPolicy"] = info.conflict_policy();
-    std::cout << j.dump() << "\n";
+    print_info(info);
     return 0;
   }
 
