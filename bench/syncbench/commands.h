@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace syncbench {
 
@@ -65,5 +66,15 @@ struct CatchupOptions {
   bool json = false;
 };
 int catchup(const CatchupOptions& o);
+
+struct JoinOptions {
+  std::string database_url;
+  std::string server = "localhost:50051";
+  std::vector<std::int64_t> histories{250'000, 1'000'000};
+  std::int64_t state = 10'000;
+  int repeat = 5;  // joins of each kind, alternately; medians reported
+  bool json = false;
+};
+int join(const JoinOptions& o);
 
 }  // namespace syncbench

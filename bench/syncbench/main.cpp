@@ -23,6 +23,9 @@ Usage:
                                     publish -> receive latency p50/p99, every reader checked for every patch in order
   syncbench catchup [flags]         a channel pre-filled with 1,000,000 patches read from version 0 over
                                     gRPC (Session history pages), beside COPY (SELECT ... ORDER BY version) TO STDOUT
+  syncbench join [flags]            a new client reaching the head of a long channel: full replay against
+                                    a snapshot after compaction, for two history lengths with one state size;
+                                    also times the compaction and the log's bytes before and after
   syncbench idle [flags]            N idle WebSockets through sync-bridge (each one upstream Session in
                                     syncd): RSS growth per connection of both processes
 
@@ -132,6 +135,29 @@ int main(int argc, char** argv) {
       return 2;
     }
     return syncbench::catchup(o);
+  }
+  if (command == "join") {
+    syncbench::JoinOptions o;
+    o.database_url = env_or("DATABASE_URL", "");
+    o.server = env_or("SYNC_SERVER", "localhost:50051");
+    po::options_description f("Usage: syncbench join [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")(
+        "database-url", po::value(&o.database_url)->default_value(o.database_url, "$DATABASE_URL"), "syncd's database (filled directly)")(
+        "server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
+        "history", po::value(&o.histories)->multitoken()->default_value(o.histories, "250000 1000000"),
+        "history lengths to measure")(
+        "state", po::value(&o.state)->default_value(o.state), "nodes in the state (the same for every history)")(
+        "repeat", po::value(&o.repeat)->default_value(o.repeat), "joins of each kind, alternately (medians reported)")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    if (smoke) o.histories = {3000}, o.state = 500, o.repeat = 1;
+    bool sane = !o.database_url.empty() && o.state >= 1 && o.repeat >= 1;
+    for (auto h : o.histories) sane &= h >= o.state;
+    if (!sane) {
+      std::cerr << "syncbench join: needs --database-url (or DATABASE_URL), --state >= 1 and every --history >= --state\n";
+      return 2;
+    }
+    return syncbench::join(o);
   }
   if (command == "fanout") {
     syncbench::FanoutOptions o;
