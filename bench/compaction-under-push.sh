@@ -4,14 +4,16 @@
 # (A B A B), on a private database of the PostgreSQL at $SYNC_TEST_DATABASE_URL
 # (scripts/test's, or any server you can create databases on).
 #
-#   bench/compaction-under-push.sh [ROWS] [PUSH_SECONDS]
+#   bench/compaction-under-push.sh [ROWS] [PUSH_SECONDS] [RATE]
 #
 # ROWS (default 1000000) log rows are written straight to a channel; each
 # B run compacts one such channel with `syncctl compact` while push runs.
+# RATE (default 0: as fast as the window allows) is push's offered patches/s.
 set -euo pipefail
 : "${SYNC_TEST_DATABASE_URL:?set SYNC_TEST_DATABASE_URL to a PostgreSQL URL}" "${SYNCD_BIN:?}" "${SYNCBENCH_BIN:?}" "${SYNCCTL_BIN:?}"
 rows="${1:-1000000}"
 seconds="${2:-10}"
+rate="${3:-0}"
 name="bench_compaction_$$"
 url="${SYNC_TEST_DATABASE_URL%/*}/$name"
 log="$(mktemp)"
@@ -48,25 +50,25 @@ fill old-2
 psql "$url" -qc "VACUUM ANALYZE"
 before="$(psql "$url" -tAc "SELECT pg_total_relation_size('patches') + pg_total_relation_size('compacted_ids')")"
 
-push() { "$SYNCBENCH_BIN" push --server "$server" --duration "${seconds}000" --json; }
+push() { "$SYNCBENCH_BIN" push --server "$server" --duration "${seconds}000" --rate "$rate" --json; }
 for i in 1 2; do
   echo "A$i: push alone" >&2
   a="$(push)"
   echo "B$i: push while compacting old-$i" >&2
-  start=$(date +%s.%N)
+  start=$(date +%s%N)
   "$SYNCCTL_BIN" compact "old-$i" --through "$rows" --server "$server" >/dev/null &
   compact_pid=$!
   b="$(push)"
   wait "$compact_pid"
-  took="$(echo "$(date +%s.%N) - $start" | bc)"
+  took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   node -e '
     const [a, b, took, rows] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2]), +process.argv[3], +process.argv[4]];
     const r = (x) => Math.round(x * 100) / 100;
-    console.log(JSON.stringify({ run: process.argv[5], alone: { patches_per_s: a.patches_per_s, ack_p99_ms: a.ack_ms.p99 },
-      compacting: { patches_per_s: b.patches_per_s, ack_p99_ms: b.ack_ms.p99 },
-      throughput_ratio: r(b.patches_per_s / a.patches_per_s), p99_ratio: r(b.ack_ms.p99 / a.ack_ms.p99),
+    console.log(JSON.stringify({ run: process.argv[5], alone: { accepted_per_s: a.accepted_per_s, ack_p99_ms: a.ack_ms.p99 },
+      compacting: { accepted_per_s: b.accepted_per_s, ack_p99_ms: b.ack_ms.p99 },
+      throughput_ratio: r(b.accepted_per_s / a.accepted_per_s), p99_ratio: r(b.ack_ms.p99 / a.ack_ms.p99),
       compaction_s: r(took), compaction_rows_per_s: Math.round(rows / took) }));
-  ' "$a" "$b" "$took" "$rows" "$i"
+  ' "$a" "$b" "$((took_ms / 1000)).$(printf %03d $((took_ms % 1000)))" "$rows" "$i"
 done
 after="$(psql "$url" -tAc "SELECT pg_total_relation_size('patches') + pg_total_relation_size('compacted_ids')")"
 echo "{\"log_and_id_bytes_before\": $before, \"after\": $after}"

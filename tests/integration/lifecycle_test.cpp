@@ -46,6 +46,57 @@ TEST(Lifecycle, MigrateDownThenUpRoundTrips) {
   EXPECT_EQ(ack->status(), api::Ack::ACCEPTED);
 }
 
+// A database the previous release migrated, holding data, takes the
+// compaction migration in place: every row stays, and the new features
+// work on the old channels.
+TEST(Lifecycle, TheCompactionMigrationUpgradesADatabaseInPlaceWithItsData) {
+  TestDatabase db;
+  auto down = run_syncd({"migrate", "down", "--database-url", db.url()});
+  ASSERT_EQ(down.status, 0) << down.output;
+  ASSERT_NE(down.output.find("compaction_and_retention"), std::string::npos) << down.output;
+  ASSERT_EQ(db.query_value("SELECT count(*) FROM information_schema.columns WHERE table_name = 'channels' "
+                           "AND column_name = 'compacted_through'"),
+            "0");
+  // The old schema, written the way the old release wrote it.
+  db.exec("INSERT INTO channels (name, head) VALUES ('old', 2)");
+  api::Patch a = create_node("a", "n1"), b = create_node("b", "n2");
+  for (auto [p, v] : {std::pair{&a, 1}, std::pair{&b, 2}}) {
+    db.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT id, " + std::to_string(v) +
+            ", '" + p->id() + "', 'c1', 'create_node', decode('" + [&] {
+              static const char* hex = "0123456789abcdef";
+              std::string out;
+              for (unsigned char c : p->SerializeAsString()) out += {hex[c >> 4], hex[c & 15]};
+              return out;
+            }() + "', 'hex') FROM channels WHERE name = 'old'");
+    db.exec("INSERT INTO nodes (channel_id, node_id, label, properties, version, client_id) SELECT id, '" +
+            p->node_id() + "', 'Person', '{}', " + std::to_string(v) + ", 'c1' FROM channels WHERE name = 'old'");
+  }
+  auto up = run_syncd({"migrate", "up", "--database-url", db.url()});
+  ASSERT_EQ(up.status, 0) << up.output;
+  EXPECT_EQ(verify_log_and_state(db, "old"), "");
+  EXPECT_EQ(db.query_value("SELECT compacted_through FROM channels WHERE name = 'old'"), "0");
+
+  Syncd s(db.url());
+  api::CompactRequest req;
+  req.set_channel("old");
+  req.set_through_version(2);
+  api::CompactResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(s.stub()->Compact(&ctx, req, &resp).ok());
+  SessionClient session(s, "old", 0);
+  ASSERT_TRUE(session.wait_for([](const std::vector<api::SessionResponse>& rs) {
+    for (const auto& r : rs) {
+      if (r.has_sync_state() && r.sync_state().snapshot()) return r.sync_state().patches_size() == 2;
+    }
+    return false;
+  }));
+  session.send(create_node("a", "n1"));  // a resend of a compacted patch
+  auto ack = session.ack("a");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status(), api::Ack::IGNORED);
+  EXPECT_EQ(ack->server_version(), 1);
+}
+
 TEST(Lifecycle, ServeRefusesASchemaThatIsBehind) {
   TestDatabase db(/*migrate=*/false);
   EXPECT_THROW(Syncd s(db.url()), std::runtime_error);
