@@ -18,6 +18,8 @@ name="bench_compaction_$$"
 url="${SYNC_TEST_DATABASE_URL%/*}/$name"
 log="$(mktemp)"
 cleanup() {
+  status=$?
+  [ "$status" -ne 0 ] && { echo "failed; syncd's log:" >&2; tail -20 "$log" >&2; }
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
   rm -f "$log"

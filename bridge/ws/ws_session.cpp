@@ -334,7 +334,15 @@ void WsSession::on_page(const grpc::Status& status, api::GetChangesResponse& pag
     std::vector<Sequencer::Out> outs;
     for (auto& p : *page.mutable_patches()) seq_.patch(upstream::make_item(std::move(p)), outs);
     emit(outs);
+    if (!more && snapshot_open_) {
+      // A snapshot sent mid-stream ends like a join's history: with a page
+      // saying there is no more, so the client knows its state is whole.
+      api::SyncState state;
+      state.set_version(page.version());
+      enqueue(std::make_shared<const std::string>(codec::encode_sync_state(state)));
+    }
   }
+  if (!more) snapshot_open_ = false;
   if (more) {
     read_history();
   } else {
@@ -383,6 +391,7 @@ void WsSession::on_snapshot(const grpc::Status& status, std::vector<api::Snapsho
     }
     return next_sync();
   }
+  snapshot_open_ = !first_join_;
   std::vector<Sequencer::Out> outs;
   seq_.restart_at(version, outs);
   emit(outs);

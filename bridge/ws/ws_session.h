@@ -141,6 +141,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public u
   Mode mode_ = Mode::kJoining;
   bool ready_ = false;          // the feed has said where it starts
   bool first_join_ = true;      // history still comes as sync_state pages
+  bool snapshot_open_ = false;  // a mid-stream snapshot's closing page is still owed
   bool live_once_ = false;      // patches are pushed only once live
   bool reading_history_ = false;
   bool reread_ = false;         // items were dropped while joining: read the log once more

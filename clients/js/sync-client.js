@@ -13,6 +13,13 @@
 // confirmed version and resends pending patches with the same ids: one the
 // server already stored comes back `ignored`, never applied twice.
 //
+// When the versions the client needs were compacted away (or it is ahead
+// of the channel: one deleted and written again), the server sends a
+// snapshot instead: the state at a version V, which replaces the confirmed
+// state; pending patches stay on top, and the versions after V follow as
+// usual. A deleted channel ends the session: no reconnect, since resending
+// pending patches would create the channel again.
+//
 // In Node, pass `WebSocket` (from the `ws` package) or have `ws` installed.
 
 const randomId = (prefix) =>
@@ -92,6 +99,8 @@ const copyGraph = (g) => ({
  * setToken(jwt) hands the open session a fresh token before the old expires.
  * Resolves once the client is running; `whenSynced()` waits for the first
  * complete history. Works offline: edits wait in the pending queue.
+ * A deleted channel (an `error` event with code not_found, then close 1008)
+ * ends the session for good: isGone() is true and pending patches stay unsent.
  */
 export async function createSyncClient(options) {
   const WS = options.WebSocket ?? globalThis.WebSocket ?? (await import('ws')).default;
@@ -108,6 +117,9 @@ export class SyncClient {
     this.confirmed = { nodes: new Map(), edges: new Map() };
     this.version = 0;               // confirmed: every version up to it is applied
     this.arrived = new Map();       // version -> patch, received out of order
+    this.snapshotVersion = null;    // V while the pages of a snapshot at V arrive
+    this.lastError = null;          // the code of the last error frame on this connection
+    this.gone = false;              // the channel was deleted: no more reconnects
     this.pending = [];              // this client's unacknowledged patches, oldest first
     this.view = copyGraph(this.confirmed);
     this.listeners = { change: new Set(), rejected: new Set(), status: new Set(), error: new Set() };
@@ -127,6 +139,7 @@ export class SyncClient {
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
+      this.lastError = null;
       this.ready = true;
       for (const p of this.pending) this.send({ type: 'patch', payload: p });  // same ids: stored at most once
       this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', payload: null }), this.heartbeatInterval);
@@ -137,8 +150,11 @@ export class SyncClient {
       clearInterval(this.heartbeat);
       const wasReady = this.ready;
       this.ready = false;
-      if (wasReady) this.emit('status', { connected: false, code: event.code });
-      if (!this.closed) this.scheduleReconnect();
+      // error not_found, then close 1008: the channel was deleted. Other
+      // closes (1008 for a refused token included) are retried with backoff.
+      if (event.code === 1008 && this.lastError === 'not_found') this.gone = true;
+      if (wasReady) this.emit('status', { connected: false, code: event.code, gone: this.gone });
+      if (!this.closed && !this.gone) this.scheduleReconnect();
     };
     ws.onerror = () => {};  // onclose follows and reconnects
   }
@@ -167,10 +183,23 @@ export class SyncClient {
   // -- Server messages ---------------------------------------------------------
 
   receive(msg) {
+    // A snapshot is its first page (`snapshot: true`) and the pages after it
+    // at the same version; any other message ends it. Each page goes
+    // straight into the confirmed state; the page with hasMore false that
+    // closes the history after it says the state is whole.
+    const page = msg.type === 'sync_state' ? msg.payload : null;
+    if (page?.snapshot) this.restartAt(page.version);
+    else if (page?.version !== this.snapshotVersion) this.snapshotVersion = null;
     switch (msg.type) {
       case 'sync_state':
-        for (const p of msg.payload.patches) this.arrive(p);
-        if (!msg.payload.hasMore) this.resolveSynced();
+        for (const p of page.patches) {
+          if (this.snapshotVersion === null) this.arrive(p);
+          else applyPatch(this.confirmed, p);
+        }
+        if (!page.hasMore) {
+          this.snapshotVersion = null;
+          this.resolveSynced();
+        }
         break;
       case 'patch_broadcast':
         this.arrive(msg.payload);
@@ -179,12 +208,25 @@ export class SyncClient {
         this.answered(msg.payload);
         break;
       case 'error':
+        this.lastError = msg.payload?.code ?? null;
         this.emit('error', msg.payload);
         break;
       default:
         break;
     }
     this.refresh();
+  }
+
+  // The server's state at `version` replaces the confirmed state: empty
+  // here, filled by the snapshot's pages. The version may go down (a
+  // channel deleted and written again). Pending patches stay (refresh()
+  // applies them on top; one stored at or before V is answered and drops
+  // out); arrivals after V stay queued, since the versions after V follow.
+  restartAt(version) {
+    this.confirmed = { nodes: new Map(), edges: new Map() };
+    this.version = version;
+    this.snapshotVersion = version;
+    for (const v of this.arrived.keys()) if (v <= version) this.arrived.delete(v);
   }
 
   // A stored patch at its version: applied once every earlier one is.
@@ -263,6 +305,7 @@ export class SyncClient {
   }
 
   isReady() { return this.ready; }
+  isGone() { return this.gone; }
   getPendingPatchCount() { return this.pending.length; }
   getServerVersion() { return this.version; }
   getNode(id) { return clone(this.view.nodes.get(id)); }

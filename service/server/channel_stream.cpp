@@ -314,9 +314,10 @@ void ChannelStream::enqueue_snapshot(ReadKind kind, const store::Snapshot& snaps
     return;
   }
   // Pages of the state, all at version v; the first one says "snapshot".
-  // has_more stays true while the tail after v is still to come.
+  // has_more stays true while the tail after v is still to come as pages
+  // (history, sync requests); a live stream gets the tail as broadcasts.
   const bool requested = kind == ReadKind::kSync;
-  const bool tail = cursor_.known_head() > v;
+  const bool tail = (requested || mode_ == Mode::kHistory) && cursor_.known_head() > v;
   wire::PageBuilder page;
   std::size_t count = 0, size = 0;
   bool first = true;
