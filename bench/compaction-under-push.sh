@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 psql "$SYNC_TEST_DATABASE_URL" -qc "CREATE DATABASE $name"
 "$SYNCD_BIN" migrate up --database-url "$url" >/dev/null
-"$SYNCD_BIN" serve --database-url "$url" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
+"$SYNCD_BIN" serve --database-url "$url" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 ${SYNCD_ARGS:-} >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   port="$(sed -n 's/.*serving gRPC on port \([0-9]*\).*/\1/p' "$log")"

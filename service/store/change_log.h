@@ -122,6 +122,9 @@ struct CompactRequest {
   // When it turns true, the compaction stops after the current transaction
   // (the horizon stays where that left it). Optional.
   const std::atomic<bool>* cancel = nullptr;
+  // After each transaction, wait as long as it took: a compaction takes at
+  // most half the time it could from the database, and commits the rest.
+  bool paced = true;
 };
 
 struct CompactResult {

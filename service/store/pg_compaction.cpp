@@ -1,5 +1,8 @@
 #include "store/pg_compaction.h"
 
+#include <chrono>
+#include <thread>
+
 #include "store/pq.h"
 
 namespace syncd::store {
@@ -92,11 +95,19 @@ absl::StatusOr<CompactResult> compact_channel(PGconn* conn, const CompactRequest
     const std::int64_t upto =
         std::min<std::int64_t>(request.through, result.compacted_through + static_cast<std::int64_t>(request.batch_rows));
     const std::string from = str(result.compacted_through), to = str(upto);
+    const auto started = std::chrono::steady_clock::now();
     pq::exec(conn, "BEGIN");
     pq::exec_prepared(conn, "compact_move", {&id, &from, &to, &dedup});
     pq::exec_prepared(conn, "compact_horizon", {&id, &to});
     pq::exec(conn, "COMMIT");
     result.compacted_through = upto;
+    if (request.paced && upto < request.through) {
+      const auto until = std::chrono::steady_clock::now() + (std::chrono::steady_clock::now() - started);
+      while (std::chrono::steady_clock::now() < until && !(request.cancel && *request.cancel)) {
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+      }
+    }
   }
   pq::exec_prepared(conn, "compact_unlock", {&id});
   return result;

@@ -3,8 +3,9 @@
 // retention_due, expire_ids and delete_channel for the contracts).
 //
 // Why commits never wait long behind a compaction: each transaction moves
-// at most `batch_rows` log rows, and it touches the channel row (the lock
-// commits take) only in its last statement, right before COMMIT. Why
+// at most `batch_rows` log rows, it touches the channel row (the lock
+// commits take) only in its last statement, right before COMMIT, and a
+// paced compaction rests as long as each transaction took. Why
 // exactly-once holds across it: a transaction moves ids from `patches` to
 // `compacted_ids` atomically, and a commit looks a patch id up in both in
 // one statement, so it finds the id in exactly one of them.
