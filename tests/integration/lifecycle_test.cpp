@@ -60,7 +60,9 @@ TEST(Lifecycle, TheCompactionMigrationUpgradesADatabaseInPlaceWithItsData) {
   // The old schema, written the way the old release wrote it.
   db.exec("INSERT INTO channels (name, head) VALUES ('old', 2)");
   api::Patch a = create_node("a", "n1"), b = create_node("b", "n2");
-  for (auto [p, v] : {std::pair{&a, 1}, std::pair{&b, 2}}) {
+  for (auto [patch, version] : {std::pair{&a, 1}, std::pair{&b, 2}}) {
+    const api::Patch* p = patch;  // named: lambdas cannot capture structured bindings before C++20 in clang 14
+    const int v = version;
     db.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT id, " + std::to_string(v) +
             ", '" + p->id() + "', 'c1', 'create_node', decode('" + [&] {
               static const char* hex = "0123456789abcdef";
