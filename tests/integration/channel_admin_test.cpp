@@ -6,40 +6,15 @@
 
 #include <regex>
 
-#include "harness.h"
-#include "patches.h"
+#include "channel_calls.h"
 
 namespace syncd::testing {
 namespace {
-
-api::PushResponse push(const Syncd& s, const std::string& channel, const std::vector<api::Patch>& patches) {
-  api::PushRequest req;
-  req.set_channel(channel);
-  for (const auto& p : patches) *req.add_patches() = p;
-  api::PushResponse resp;
-  grpc::ClientContext ctx;
-  const grpc::Status st = s.stub()->Push(&ctx, req, &resp);
-  EXPECT_TRUE(st.ok()) << st.error_message();
-  return resp;
-}
 
 std::vector<api::Patch> nodes(const std::string& prefix, int from, int to) {
   std::vector<api::Patch> out;
   for (int i = from; i <= to; ++i) out.push_back(create_node(prefix + std::to_string(i), prefix + "n" + std::to_string(i)));
   return out;
-}
-
-grpc::Status compact(const Syncd& s, const std::string& channel, std::int64_t through, bool force = false,
-                     api::CompactResponse* out = nullptr) {
-  api::CompactRequest req;
-  req.set_channel(channel);
-  req.set_through_version(through);
-  req.set_force(force);
-  api::CompactResponse resp;
-  grpc::ClientContext ctx;
-  const grpc::Status st = s.stub()->Compact(&ctx, req, &resp);
-  if (out) *out = resp;
-  return st;
 }
 
 grpc::Status configure(const Syncd& s, api::ConfigureChannelRequest req, api::ChannelInfo* out = nullptr) {
@@ -48,15 +23,6 @@ grpc::Status configure(const Syncd& s, api::ConfigureChannelRequest req, api::Ch
   const grpc::Status st = s.stub()->ConfigureChannel(&ctx, req, &info);
   if (out) *out = info;
   return st;
-}
-
-api::ChannelInfo info(const Syncd& s, const std::string& channel) {
-  api::GetChannelInfoRequest req;
-  req.set_channel(channel);
-  api::ChannelInfo out;
-  grpc::ClientContext ctx;
-  EXPECT_TRUE(s.stub()->GetChannelInfo(&ctx, req, &out).ok());
-  return out;
 }
 
 grpc::Status delete_channel(const Syncd& s, const std::string& channel) {
