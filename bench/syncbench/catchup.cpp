@@ -11,7 +11,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
 
@@ -20,6 +19,7 @@
 
 #include "api/grpc.h"
 #include "commands.h"
+#include "raw_session.h"
 #include "report.h"
 
 namespace syncbench {
@@ -128,38 +128,10 @@ bool scan_page(const std::string& bytes, std::int64_t* got) {
 // Reads the channel's history as bytes; patches received, `ordered` false on a gap.
 std::int64_t read_raw(const std::shared_ptr<grpc::Channel>& channel, const std::string& name, std::int64_t n,
                       bool* ordered) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  auto call = stub.PrepareCall(&ctx, "/sync.v1.Sync/Session", &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  cq.Next(&tag, &ok);
-  api::SessionRequest open;
-  open.mutable_open()->set_channel(name);
-  grpc::Slice slice(open.SerializeAsString());
-  grpc::ByteBuffer out(&slice, 1);
-  call->Write(out, reinterpret_cast<void*>(2));
-  cq.Next(&tag, &ok);
+  RawSession session(channel, name);
   std::int64_t got = 0;
-  grpc::ByteBuffer in;
   std::string bytes;
-  std::vector<grpc::Slice> slices;
-  while (ok && got < n) {
-    call->Read(&in, reinterpret_cast<void*>(3));
-    if (!cq.Next(&tag, &ok) || !ok) break;
-    slices.clear();
-    (void)in.Dump(&slices);
-    bytes.clear();
-    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    *ordered &= scan_page(bytes, &got);
-  }
-  ctx.TryCancel();
-  call->Finish(nullptr, reinterpret_cast<void*>(4));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  while (got < n && session.next(&bytes)) *ordered &= scan_page(bytes, &got);
   return got;
 }
 

@@ -12,7 +12,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 
 #include "api/grpc.h"
 #include "commands.h"
+#include "raw_session.h"
 #include "report.h"
 
 namespace syncbench {
@@ -122,41 +122,13 @@ struct Join {
 
 // A Session from version 0 until its last history page.
 Join join(const std::shared_ptr<grpc::Channel>& channel, const std::string& name) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  void* tag;
-  bool ok;
   const auto t0 = Clock::now();
-  auto call = stub.PrepareCall(&ctx, "/sync.v1.Sync/Session", &cq);
-  call->StartCall(reinterpret_cast<void*>(1));
-  cq.Next(&tag, &ok);
-  api::SessionRequest open;
-  open.mutable_open()->set_channel(name);
-  grpc::Slice slice(open.SerializeAsString());
-  grpc::ByteBuffer out(&slice, 1);
-  call->Write(out, reinterpret_cast<void*>(2));
-  cq.Next(&tag, &ok);
+  RawSession session(channel, name);
   Join result;
   bool last = false;
-  grpc::ByteBuffer in;
-  std::vector<grpc::Slice> slices;
   std::string bytes;
-  while (ok && !last) {
-    call->Read(&in, reinterpret_cast<void*>(3));
-    if (!cq.Next(&tag, &ok) || !ok) break;
-    slices.clear();
-    (void)in.Dump(&slices);
-    bytes.clear();
-    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    scan(bytes, &result.patches, &last);
-  }
+  while (!last && session.next(&bytes)) scan(bytes, &result.patches, &last);
   result.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  ctx.TryCancel();
-  call->Finish(nullptr, reinterpret_cast<void*>(4));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
   if (!last) result.patches = -1;
   return result;
 }
