@@ -8,7 +8,6 @@
 #include <sstream>
 #include <vector>
 
-#include "codec/json_codec.h"
 #include "upstream/calls.h"
 
 namespace bridge::upstream {
@@ -16,7 +15,6 @@ namespace bridge::upstream {
 Item make_item(api::Patch patch) {
   auto item = std::make_shared<FeedItem>();
   item->version = patch.server_version();
-  item->frame = std::make_shared<const std::string>(codec::encode_broadcast(patch));
   item->patch = std::move(patch);
   return item;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // One shared Watch per channel: however many sockets read a channel, syncd
-// sends each patch to the bridge once, and the bridge decodes it and builds
-// its patch_broadcast frame once.
+// sends each patch to the bridge once, and the bridge decodes it once and
+// builds its frame once per dialect (upstream/frame_cache.h).
 //
 // A feed starts with the channel's first subscriber: it asks syncd for the
 // head, then watches from that version, so it delivers every later version
@@ -27,17 +27,18 @@
 #include <string>
 
 #include "api/grpc.h"
+#include "upstream/frame_cache.h"
 
 namespace bridge::upstream {
 
 struct FeedItem {
   std::int64_t version = 0;
-  api::Patch patch;                          // as stored, server_version set
-  std::shared_ptr<const std::string> frame;  // its JSON patch_broadcast frame
+  api::Patch patch;   // as stored, server_version set
+  FrameCache frames;  // its frames, built as sockets send them
 };
 using Item = std::shared_ptr<const FeedItem>;
 
-// An item for `patch` (server_version set), with its frame built.
+// An item for `patch` (server_version set).
 Item make_item(api::Patch patch);
 
 class FeedListener {

@@ -1,7 +1,7 @@
 // The sequencer puts a socket's feed and its Push answers into one order:
 // every version once, others' patches as broadcasts, its own as acks.
 
-#include "ws/sequencer.h"
+#include "delivery/sequencer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "ws/sequencer.h"
+#include "delivery/sequencer.h"
 
 namespace bridge {
 
