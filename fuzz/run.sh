@@ -14,7 +14,7 @@ seconds="${1:-20}"
 build="${2:-$ROOT/build-san}"
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
-for target in json_codec patch_check jwt http_upgrade; do
+for target in json_codec patch_check jwt http_upgrade socketio; do
   bin="$build/fuzz/${target}_fuzz"
   [ -x "$bin" ] || { echo "fuzz/run.sh: $bin is missing; configure with clang and -DSYNC_FUZZ=ON" >&2; exit 2; }
   scratch="$(mktemp -d)"

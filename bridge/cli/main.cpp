@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);
 
   net::io_context ioc(threads);
+  ctx.socketio = std::make_unique<bridge::socketio::Registry>(ioc);
   std::shared_ptr<bridge::Listener> listener;
   try {
     listener = std::make_shared<bridge::Listener>(ioc, net::ip::tcp::endpoint(address, static_cast<unsigned short>(port)), ctx);
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   listener->run();
-  spdlog::info("sync-bridge listening on port {} (ws /sync, GET /healthz /readyz /stats), upstream syncd at {}",
+  spdlog::info("sync-bridge listening on port {} (ws /sync /crdt, Socket.IO /socket.io/, GET /healthz /readyz /stats), upstream syncd at {}",
                listener->port(), upstream);
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -162,6 +163,7 @@ int main(int argc, char** argv) {
     ctx.stopping = true;
     listener->stop();
     ctx.sessions.close_all();
+    ctx.socketio->close_all();
     // Sessions finish their close handshakes; stop once they have had a moment.
     auto timer = std::make_shared<net::steady_timer>(ioc, std::chrono::seconds(2));
     timer->async_wait([&ioc, timer](const boost::system::error_code&) { ioc.stop(); });
@@ -171,6 +173,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  ctx.socketio.reset();  // while the io_context its sessions' strands run on exists
   spdlog::info("stopped");
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "http/channel_name.h"
 #include "http/demo_page.h"
 #include "ws/ws_session.h"
 
@@ -19,14 +20,6 @@ namespace http = beast::http;
 namespace net = boost::asio;
 
 namespace {
-
-bool valid_channel(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') return false;
-  }
-  return true;
-}
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -139,6 +132,16 @@ void HttpSession::do_read() {
   parser_->body_limit(kMaxBodyBytes);
   // Slow senders (slowloris) are cut off: the whole head must arrive in time.
   stream_.expires_after(ctx_.limits.header_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
+}
+
+// Socket.IO's polling POSTs carry packets up to maxPayload; other bodies stay small.
+void HttpSession::on_header(beast::error_code ec, std::size_t bytes) {
+  if (ec) return on_read(ec, bytes);
+  if (path_of(parser_->get().target()).substr(0, 10) == "/socket.io") {
+    parser_->body_limit(ctx_.limits.max_frame_bytes);
+  }
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
 }
 
@@ -156,6 +159,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   req_ = parser_->release();
   parser_.reset();
   const std::string_view path = path_of(req_.target());
+  if (path == "/socket.io/" || path == "/socket.io") return socketio();
   if (beast::websocket::is_upgrade(req_)) {
     if (path != "/sync" && path != "/" && path != "/crdt") {
       respond(http::status::not_found, "text/plain", "WebSocket endpoints: /sync, / and /crdt\n");
@@ -226,6 +230,7 @@ void HttpSession::respond(http::status status, std::string content_type, std::st
   if (req_.method() != http::verb::head) res->body() = std::move(body);
   res->prepare_payload();
   res_ = res;
+  stream_.expires_after(ctx_.limits.header_timeout);  // a long poll may have waited past the read's timeout
   http::async_write(stream_, *res,
                     beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), res->keep_alive()));
 }

@@ -1,6 +1,7 @@
 #pragma once
-// One TCP connection's first HTTP request: a WebSocket upgrade on /sync or
-// / (handed to WsSession), or a plain GET: /healthz (the process is up),
+// One TCP connection's HTTP requests: a WebSocket upgrade on /sync, / or
+// /crdt (handed to WsSession), Socket.IO on /socket.io/ (long-polling
+// requests and the WebSocket), or a plain GET: /healthz (the process is up),
 // /readyz (syncd answers its health check), /stats (counters as JSON) and
 // / (the demo page).
 
@@ -20,7 +21,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void do_read();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  // /socket.io/: Engine.IO long-polling and WebSocket (http/socketio_route.cpp).
+  void socketio();
   void respond(boost::beast::http::status status, std::string content_type, std::string body);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void readiness();

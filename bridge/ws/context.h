@@ -13,6 +13,7 @@
 #include "upstream/feed.h"
 #include "auth/keyed_cap.h"
 #include "ws/stats.h"
+#include "socketio/registry.h"
 
 namespace bridge {
 
@@ -61,6 +62,7 @@ struct BridgeContext {
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<api::Sync::Stub> stub;   // unary calls made for sockets (upstream/calls.h)
   std::unique_ptr<upstream::Feeds> feeds;  // one shared Watch per channel
+  std::unique_ptr<socketio::Registry> socketio;  // Engine.IO sessions by sid
   Stats stats;
   Sessions sessions;
   std::atomic<bool> stopping{false};

@@ -20,6 +20,7 @@ WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
       ws_(std::move(stream)),
       idle_timer_(ws_.get_executor()),
       read_timer_(ws_.get_executor()),
+      read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost),
       token_(ws_.get_executor(), params_.authorization, [this](const grpc::Status& status) { end_with(status); }),
       upstream_(*ctx.stub, params_.authorization, [this](std::function<void()> fn) { post(std::move(fn)); }) {}
 
@@ -183,21 +184,11 @@ void WsSession::maybe_read() {
   do_read();
 }
 
-// A frame's cost is paid for at the read rate; up to one second's worth
-// (or one largest frame) may run ahead, then reading waits for the clock.
 void WsSession::charge_read(std::size_t bytes) {
-  const std::size_t rate = ctx_.limits.read_bytes_per_second;
-  if (rate == 0) return;
-  using namespace std::chrono;
-  const auto cost = [rate](std::size_t b) {
-    return duration_cast<steady_clock::duration>(duration<double>(static_cast<double>(b) / static_cast<double>(rate)));
-  };
-  const auto now = steady_clock::now();
-  read_paid_until_ = std::max(read_paid_until_, now) + cost(std::max(bytes, kMinFrameCost));
-  const auto resume = read_paid_until_ - cost(std::max(rate, ctx_.limits.max_frame_bytes));
-  if (resume <= now) return;
+  const auto resume = read_rate_.charge(bytes);
+  if (!resume) return;
   wait_rate_ = true;
-  read_timer_.expires_at(resume);
+  read_timer_.expires_at(*resume);
   read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec) return;  // the socket is done
     self->wait_rate_ = false;

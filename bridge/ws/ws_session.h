@@ -26,6 +26,7 @@
 #include "delivery/feed_link.h"
 #include "dialect/dialect.h"
 #include "ws/coalescing_stream.h"
+#include "ws/read_rate.h"
 #include "ws/context.h"
 #include "ws/socket_upstream.h"
 #include "ws/token_watch.h"
@@ -94,9 +95,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer read_timer_;  // the next read, when the socket is over its read rate
-  // --max-read-rate as a virtual clock (GCRA): when the socket's reads so
-  // far would have been paid for. Reading waits while it runs a burst ahead.
-  std::chrono::steady_clock::time_point read_paid_until_{};
+  ReadRate read_rate_;
   syncd::auth::KeyedCap::Hold address_hold_;
   syncd::auth::KeyedCap::Hold subject_hold_;
   std::chrono::steady_clock::time_point last_heard_;  // any frame, pings and pongs too

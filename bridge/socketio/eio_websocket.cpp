@@ -1,0 +1,133 @@
+#include "socketio/eio_websocket.h"
+
+#include <boost/asio/post.hpp>
+
+#include "socketio/registry.h"
+
+namespace bridge::socketio {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+
+EioWebSocket::EioWebSocket(beast::tcp_stream&& stream, BridgeContext& ctx)
+    : ctx_(ctx),
+      ws_(std::move(stream)),
+      read_timer_(ws_.get_executor()),
+      read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost) {}
+
+void EioWebSocket::run(beast::http::request<beast::http::string_body> req, std::shared_ptr<EioSession> session,
+                       Handshake handshake) {
+  session_ = std::move(session);
+  handshake_ = std::move(handshake);
+  beast::get_lowest_layer(ws_).expires_never();
+  // The session's heartbeat watches for silence; Beast only times the handshake.
+  ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), websocket::stream_base::none(), false});
+  ws_.read_message_max(ctx_.limits.max_frame_bytes);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(beast::http::field::server, "sync-bridge");
+  }));
+  ws_.async_accept(req, beast::bind_front_handler(&EioWebSocket::on_accept, shared_from_this()));
+}
+
+void EioWebSocket::on_accept(beast::error_code ec) {
+  if (ec) return;
+  if (!session_) {
+    session_ = ctx_.socketio->create(ctx_, std::move(handshake_));
+    queue(std::make_shared<const std::string>(session_->open_packet(false)), false);
+    attached_ = true;
+    session_->start(shared_from_this());
+  }
+  do_read();
+}
+
+void EioWebSocket::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&EioWebSocket::on_read, shared_from_this()));
+}
+
+void EioWebSocket::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return finish();
+  ctx_.stats.message_in();
+  if (!ws_.got_text()) {
+    // Binary packets are not spoken here: the session ends, as for any bad packet.
+    return on_packet(std::string());
+  }
+  on_packet(beast::buffers_to_string(buffer_.cdata()));
+  const std::size_t bytes = buffer_.size();
+  buffer_.consume(bytes);
+  if (closed_) return;
+  if (const auto resume = read_rate_.charge(bytes)) {
+    read_timer_.expires_at(*resume);
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->do_read();
+    });
+    return;
+  }
+  do_read();
+}
+
+void EioWebSocket::on_packet(std::string packet) {
+  if (attached_) return session_->receive(std::move(packet));
+  // Upgrading: the probe, then the upgrade packet; nothing else counts yet.
+  if (packet == "2probe") {
+    queue(std::make_shared<const std::string>("3probe"), false);
+    session_->probed();
+  } else if (packet == "5") {
+    attached_ = true;
+    session_->upgrade(shared_from_this());
+  } else if (packet.empty() || (packet.front() != '2' && packet.front() != '3' && packet.front() != '6')) {
+    close();
+  }
+}
+
+void EioWebSocket::write(std::vector<Frame> frames) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), frames = std::move(frames)]() mutable {
+    if (self->closed_) return;
+    for (std::size_t i = 0; i < frames.size(); ++i) self->queue(std::move(frames[i]), i + 1 == frames.size());
+  });
+}
+
+void EioWebSocket::queue(Frame frame, bool ends_batch) {
+  out_.push_back(Out{std::move(frame), ends_batch});
+  if (!writing_) write_next();
+}
+
+void EioWebSocket::write_next() {
+  if (out_.empty() || closed_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(net::buffer(*out_.front().frame), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec) return self->finish();
+    const bool ends_batch = self->out_.front().ends_batch;
+    self->out_.pop_front();
+    if (ends_batch) self->session_->written();
+    self->write_next();
+  });
+}
+
+void EioWebSocket::close() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->closed_ = true;
+    self->out_.clear();
+    if (self->writing_) {
+      // Closing must wait for the write in flight: cancel it instead.
+      beast::get_lowest_layer(self->ws_).cancel();
+    } else {
+      self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) { self->finish(); });
+    }
+  });
+}
+
+void EioWebSocket::finish() {
+  closed_ = true;
+  read_timer_.cancel();
+  out_.clear();
+  if (session_ && attached_) session_->transport_closed();
+  session_.reset();
+}
+
+}  // namespace bridge::socketio

@@ -1,0 +1,62 @@
+#pragma once
+// The WebSocket transport of an Engine.IO session: one packet per text
+// message. Either the session starts on it (transport=websocket, no sid:
+// the open packet goes first), or it upgrades a polling session: the
+// client probes ("2probe" -> "3probe"), then sends the upgrade packet, and
+// from then on the session's packets go here.
+//
+// Reads are paced by --max-read-rate; the session's own heartbeat watches
+// for silence. Runs on the connection's strand.
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <memory>
+
+#include "socketio/eio_session.h"
+#include "ws/read_rate.h"
+
+namespace bridge::socketio {
+
+class EioWebSocket final : public EioTransport, public std::enable_shared_from_this<EioWebSocket> {
+ public:
+  EioWebSocket(boost::beast::tcp_stream&& stream, BridgeContext& ctx);
+
+  // `session`: the polling session to upgrade; null starts a new session
+  // with `handshake`.
+  void run(boost::beast::http::request<boost::beast::http::string_body> req, std::shared_ptr<EioSession> session,
+           Handshake handshake);
+
+  void write(std::vector<Frame> frames) override;
+  void close() override;
+
+ private:
+  struct Out {
+    Frame frame;
+    bool ends_batch;  // the session hears written() once it is out
+  };
+
+  void on_accept(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void on_packet(std::string packet);
+  void queue(Frame frame, bool ends_batch);
+  void write_next();
+  void finish();
+
+  BridgeContext& ctx_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  boost::asio::steady_timer read_timer_;
+  ReadRate read_rate_;
+  std::shared_ptr<EioSession> session_;
+  Handshake handshake_;
+  bool attached_ = false;  // the session's packets go here
+  std::deque<Out> out_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace bridge::socketio

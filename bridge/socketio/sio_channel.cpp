@@ -1,0 +1,96 @@
+#include "socketio/sio_channel.h"
+
+#include "codec/engineio.h"
+#include "codec/socketio_codec.h"
+#include "socketio/eio_session.h"
+#include "socketio/sio_socket.h"
+#include "ws/close_codes.h"
+
+namespace bridge::socketio {
+
+SioChannel::SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since)
+    : socket_(socket), encoder_(channel) {
+  BridgeContext& ctx = socket.eio().context();
+  delivery::Options options;
+  options.channel = std::move(channel);
+  options.since = since.value_or(0);
+  options.history = since.has_value();
+  options.snapshots = true;
+  options.queue_limit = ctx.limits.queue_messages;
+  options.max_patch_bytes = ctx.limits.parse.max_patch_bytes;
+  delivery_.emplace(std::move(options), socket.upstream(), static_cast<delivery::Sink&>(*this));
+  link_.emplace(*delivery_, socket.post());
+}
+
+SioChannel::~SioChannel() = default;
+
+void SioChannel::start(std::optional<std::int64_t> ack) {
+  if (ack) join_acks_.push_back(*ack);
+  // Subscribed through a pointer that owns the session: while the feed
+  // calls the link, this channel is alive.
+  feed_ = socket_.eio().context().feeds->subscribe(
+      delivery_->channel(), std::shared_ptr<upstream::FeedListener>(socket_.eio().shared_from_this(), &*link_));
+}
+
+void SioChannel::rejoin(std::optional<std::int64_t> ack) {
+  if (!ack) return;
+  join_acks_.push_back(*ack);
+  if (live_) answer_joins(delivery_->cursor());
+}
+
+void SioChannel::stop() {
+  feed_.reset();
+  delivery_->stop();
+}
+
+std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
+
+void SioChannel::answer_joins(std::int64_t version) {
+  for (std::int64_t ack : join_acks_) {
+    socket_.send(dialect::frame(codec::sio_ack(ack, codec::joined_json(delivery_->channel(), version))));
+  }
+  join_acks_.clear();
+}
+
+void SioChannel::joined(const api::ChannelInfo& info) {
+  live_ = true;
+  answer_joins(info.head_version());
+}
+
+void SioChannel::page(api::SyncState& state, bool continues) {
+  if (state.snapshot()) socket_.send(encoder_.reset(state.version()));
+  socket_.send(encoder_.page(state, continues));
+  if (!state.requested() && !continues && !live_) {
+    live_ = true;
+    answer_joins(state.version());
+  }
+}
+
+void SioChannel::deliver(const Sequencer::Out& out) {
+  if (out.broadcast) return socket_.send(encoder_.broadcast(*out.broadcast));
+  socket_.acks().answer(out.ack.patch_id(), *encoder_.ack(out.ack));
+}
+
+void SioChannel::request_failed(const grpc::Status& status) {
+  socket_.send(encoder_.error(ending_for(status.error_code()).code, status.error_message()));
+}
+
+void SioChannel::failed(const grpc::Status& status) {
+  if (failed_) return;
+  failed_ = true;
+  const char* code = ending_for(status.error_code()).code;
+  stop();
+  if (!live_ && !join_acks_.empty()) {
+    for (std::int64_t ack : join_acks_) {
+      socket_.send(dialect::frame(codec::sio_ack(ack, codec::failure_json(code, status.error_message()))));
+    }
+    join_acks_.clear();
+    return;
+  }
+  // Live, or a recovery's rejoin: the client learns why, and the session
+  // ends so that it reconnects and resumes from its last offset.
+  socket_.send(encoder_.error(code, status.error_message()));
+  socket_.eio().end_after_flush("channel " + delivery_->channel() + " failed: " + status.error_message());
+}
+
+}  // namespace bridge::socketio

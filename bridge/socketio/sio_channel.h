@@ -1,0 +1,64 @@
+#pragma once
+// One channel a Socket.IO client has joined: its Delivery, fed by the
+// channel's shared feed, and the Sink that turns what it sends into the
+// client's events (dialect/socketio_encoder.h) and acknowledgements.
+//
+// A join is answered once the client's history has been sent. A channel
+// that fails before that answers the join with the error and stops; one
+// that fails later ends the session, so the client reconnects and
+// recovers from its last offset. Lives as long as its session (calls in
+// flight refer to it). On the session's strand.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "delivery/delivery.h"
+#include "delivery/feed_link.h"
+#include "dialect/socketio_encoder.h"
+
+namespace bridge::socketio {
+
+class SioSocket;
+
+class SioChannel final : private delivery::Sink {
+ public:
+  // Joins from `since`, or from the head when there is none.
+  SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since);
+  ~SioChannel() override;
+
+  // Subscribes to the feed; `ack`, when set, answers the join.
+  void start(std::optional<std::int64_t> ack);
+  // Another join of this channel: answered now if the first one was.
+  void rejoin(std::optional<std::int64_t> ack);
+  void stop();
+
+  bool usable() const { return !failed_; }
+  bool live() const { return live_; }
+  delivery::Delivery& delivery() { return *delivery_; }
+
+ private:
+  std::size_t backlog() const override;
+  bool admitted() override { return true; }
+  void joined(const api::ChannelInfo& info) override;
+  void page(api::SyncState& state, bool continues) override;
+  void deliver(const Sequencer::Out& out) override;
+  void request_failed(const grpc::Status& status) override;
+  void failed(const grpc::Status& status) override;
+  void outbox_room() override {}
+
+  void answer_joins(std::int64_t version);
+
+  SioSocket& socket_;
+  dialect::SocketIoEncoder encoder_;
+  std::optional<delivery::Delivery> delivery_;
+  std::optional<delivery::FeedLink> link_;
+  std::unique_ptr<upstream::Subscription> feed_;
+  std::vector<std::int64_t> join_acks_;  // joins to answer once the history is sent
+  bool live_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace bridge::socketio

@@ -1,0 +1,194 @@
+// The Socket.IO dialect's pure parts: Engine.IO / Socket.IO packets,
+// changes to patches and back, offsets, and the acknowledgements of
+// batched changes.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "codec/engineio.h"
+#include "codec/json_parse.h"
+#include "codec/socketio_codec.h"
+#include "dialect/socketio_encoder.h"
+#include "socketio/ack_collector.h"
+
+namespace bridge {
+namespace {
+
+using nlohmann::json;
+
+codec::SioPacket sio(std::string_view text) {
+  auto decoded = codec::decode_sio(text, {});
+  EXPECT_TRUE(std::holds_alternative<codec::SioPacket>(decoded)) << text;
+  return std::get<codec::SioPacket>(std::move(decoded));
+}
+
+std::string sio_error(std::string_view text) {
+  auto decoded = codec::decode_sio(text, {});
+  auto* e = std::get_if<codec::Error>(&decoded);
+  return e == nullptr ? "" : e->code;
+}
+
+TEST(EngineIo, PacketsAndPayloads) {
+  EXPECT_EQ(codec::decode_eio("4hello")->type, codec::EioType::kMessage);
+  EXPECT_EQ(codec::decode_eio("4hello")->data, "hello");
+  EXPECT_FALSE(codec::decode_eio("bAQID"));  // binary, base64
+  EXPECT_FALSE(codec::decode_eio(""));
+  EXPECT_FALSE(codec::decode_eio("9"));
+  auto parts = codec::split_eio_payload("2\x1e" "40\x1e" "42[\"a\"]", 10);
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(*parts, (std::vector<std::string_view>{"2", "40", "42[\"a\"]"}));
+  EXPECT_FALSE(codec::split_eio_payload("1\x1e" "2\x1e" "3", 2));
+}
+
+TEST(SocketIo, PacketsWithNamespaceAckIdAndData) {
+  auto p = sio("2/admin,17[\"sync:join\",{\"channel\":\"c\"}]");
+  EXPECT_EQ(p.type, codec::SioType::kEvent);
+  EXPECT_EQ(p.nsp, "/admin");
+  EXPECT_EQ(p.ack_id, 17);
+  EXPECT_EQ(p.data.get_array().front().get_string(), "sync:join");
+  auto c = sio("0{\"token\":\"x\"}");
+  EXPECT_EQ(c.type, codec::SioType::kConnect);
+  EXPECT_EQ(c.nsp, "/");
+  EXPECT_FALSE(c.ack_id);
+  EXPECT_EQ(sio("0").data.kind(), boost::json::kind::null);
+}
+
+TEST(SocketIo, RefusesWhatItDoesNotSpeak) {
+  EXPECT_EQ(sio_error("51-[\"sync:change\",{\"_placeholder\":true,\"num\":0}]"), "invalid_message");  // binary
+  EXPECT_EQ(sio_error("2{\"not\":\"an array\"}"), "invalid_message");
+  EXPECT_EQ(sio_error("2[1,2]"), "invalid_message");
+  EXPECT_EQ(sio_error("2"), "invalid_message");
+  EXPECT_EQ(sio_error("21234567890123456[\"a\"]"), "invalid_message");  // a 16-digit ack id
+  EXPECT_EQ(sio_error("2[\"a\""), "invalid_json");
+  EXPECT_EQ(sio_error("7"), "invalid_message");
+  EXPECT_EQ(sio_error("0[]"), "invalid_message");  // a CONNECT payload is an object
+}
+
+TEST(SocketIo, DeeplyNestedDataIsRefusedNotRecursedInto) {
+  std::string deep = "2[\"sync:change\",";
+  for (int i = 0; i < 100000; ++i) deep += '[';
+  EXPECT_EQ(sio_error(deep), "invalid_json");
+}
+
+boost::json::value parse(const std::string& text) {
+  return std::get<boost::json::value>(codec::parse_json(text, {}));
+}
+
+codec::Change change(const std::string& text, std::string* id) {
+  auto parsed = parse(text);
+  auto decoded = codec::decode_change(parsed, {}, id);
+  EXPECT_TRUE(std::holds_alternative<codec::Change>(decoded)) << text;
+  return std::get<codec::Change>(std::move(decoded));
+}
+
+TEST(SocketIoChanges, InsertUpdateDeleteBecomeNodePatchesAndComeBack) {
+  std::string id;
+  auto c = change(R"({"id":"c1","collection":"tasks","documentId":"t1","operation":"insert",
+                      "data":{"title":"milk","done":false},"timestamp":1700000000000,"userId":"u1","channel":"ch"})",
+                  &id);
+  EXPECT_EQ(id, "c1");
+  EXPECT_EQ(c.channel, "ch");
+  auto p = std::get<api::Patch>(c.patch);
+  EXPECT_EQ(p.op(), "create_node");
+  EXPECT_EQ(p.node_id(), "t1");
+  EXPECT_EQ(p.client_id(), "u1");
+  EXPECT_EQ(p.data().fields().at("label").string_value(), "tasks");
+  p.set_server_version(42);
+  const json out = json::parse(codec::change_json(p, "ch"));
+  EXPECT_EQ(out, json::parse(R"({"id":"c1","collection":"tasks","documentId":"t1","operation":"insert",
+      "data":{"title":"milk","done":false},"timestamp":42,"userId":"u1","channel":"ch"})"));
+
+  auto u = std::get<api::Patch>(change(R"({"id":"c2","documentId":"t1","operation":"update","data":{"done":true}})", &id).patch);
+  EXPECT_EQ(u.op(), "update_node");
+  auto d = std::get<api::Patch>(change(R"({"id":"c3","documentId":"t1","operation":"delete"})", &id).patch);
+  EXPECT_EQ(d.op(), "delete_node");
+}
+
+TEST(SocketIoChanges, OtherOperationsRideAsOpaqueAndComeBackWhole) {
+  std::string id;
+  auto p = std::get<api::Patch>(change(R"({"id":"m1","operation":"move","from":"a","to":"b"})", &id).patch);
+  EXPECT_EQ(p.op(), "opaque");
+  p.set_server_version(7);
+  const json out = json::parse(codec::change_json(p, "ch"));
+  EXPECT_EQ(out["operation"], "move");
+  EXPECT_EQ(out["from"], "a");
+  EXPECT_EQ(out["timestamp"], 7);
+}
+
+TEST(SocketIoChanges, AnEdgeFromAnotherProtocolGoesOutAsItsPatch) {
+  api::Patch p;
+  p.set_id("e1");
+  p.set_op("create_edge");
+  p.set_edge_id("e1");
+  p.set_server_version(3);
+  const json out = json::parse(codec::change_json(p, "ch"));
+  EXPECT_EQ(out["operation"], "create_edge");
+  EXPECT_EQ(out["patch"]["edgeId"], "e1");
+}
+
+TEST(SocketIoChanges, BadShapesAreRefusedWithTheIdWhenThereIsOne) {
+  for (const char* bad : {R"([])", R"({"operation":"insert"})", R"({"id":"","operation":"insert"})",
+                          R"({"id":"x","documentId":"d"})", R"({"id":"x","operation":"insert","documentId":"d"})",
+                          R"({"id":"x","operation":"update"})",
+                          R"({"id":"x","operation":"update","documentId":"d","data":[1]})",
+                          R"({"id":"x","operation":"update","documentId":"d","channel":5})"}) {
+    std::string id;
+    auto decoded = codec::decode_change(parse(bad), {}, &id);
+    EXPECT_TRUE(std::holds_alternative<codec::Error>(decoded)) << bad;
+  }
+  std::string id;
+  codec::ParseLimits small;
+  small.max_patch_bytes = 64;
+  auto big = codec::decode_change(
+      parse(R"({"id":"big","operation":"insert","collection":"c","documentId":"d","data":{"t":")" +
+                         std::string(200, 'x') + "\"}}"),
+      small, &id);
+  ASSERT_TRUE(std::holds_alternative<codec::Change>(big));
+  EXPECT_TRUE(std::holds_alternative<codec::OversizePatch>(std::get<codec::Change>(big).patch));
+}
+
+TEST(SocketIoOffsets, NameAChannelAndAVersion) {
+  std::string channel;
+  std::int64_t version = 0;
+  EXPECT_TRUE(dialect::SocketIoEncoder::parse_offset("a:b@12", &channel, &version));
+  EXPECT_EQ(channel, "a:b");
+  EXPECT_EQ(version, 12);
+  for (const char* bad : {"", "@1", "c@", "c@-1", "c@1x", "c", "c@99999999999999999999"}) {
+    EXPECT_FALSE(dialect::SocketIoEncoder::parse_offset(bad, &channel, &version)) << bad;
+  }
+}
+
+TEST(SocketIoAcks, ABatchIsAnsweredOnceInOrderWhateverOrderAnswersArriveIn) {
+  std::vector<std::string> sent;
+  socketio::AckCollector acks([&](std::int64_t id, std::string answer) {
+    sent.push_back(std::to_string(id) + ":" + answer);
+  });
+  const auto e = acks.open(5, true, 3);
+  acks.expect(e, 0, "a");
+  acks.answer_at(e, 1, "\"refused\"");
+  acks.expect(e, 2, "c");
+  acks.answer("c", "\"C\"");
+  EXPECT_TRUE(sent.empty());
+  acks.answer("a", "\"A\"");
+  EXPECT_EQ(sent, (std::vector<std::string>{"5:[\"A\",\"refused\",\"C\"]"}));
+}
+
+TEST(SocketIoAcks, ResentIdsAnswerTheirEventsInOrderAndEventsWithoutAckIdSendNothing) {
+  std::vector<std::string> sent;
+  socketio::AckCollector acks([&](std::int64_t id, std::string answer) {
+    sent.push_back(std::to_string(id) + ":" + answer);
+  });
+  const auto silent = acks.open(std::nullopt, false, 1);
+  acks.expect(silent, 0, "x");
+  const auto first = acks.open(1, false, 1);
+  acks.expect(first, 0, "x");
+  acks.answer("x", "\"one\"");
+  acks.answer("x", "\"two\"");
+  EXPECT_EQ(sent, (std::vector<std::string>{"1:\"two\""}));
+  acks.open(2, true, 0);  // an empty batch: answered at once
+  EXPECT_EQ(sent.back(), "2:[]");
+}
+
+}  // namespace
+}  // namespace bridge
