@@ -61,7 +61,9 @@ std::variant<Change, Error> decode_change(const bj::value& value, const ParseLim
   }
   auto* fields = p.mutable_data()->mutable_fields();
   if (*operation == "delete") {
+    // A deleted node's label is gone from the state; the change keeps it.
     p.set_op("delete_node");
+    if (collection != nullptr) (*p.mutable_extra()->mutable_fields())["collection"].set_string_value(text(collection));
   } else {
     if (*operation == "insert" && (collection == nullptr || collection->empty())) {
       return Error{"invalid_patch", "an insert needs a collection (a string): the node's label"};
@@ -97,7 +99,12 @@ std::string change_json(const api::Patch& p, std::string_view channel) {
   j["id"] = p.id();
   if (operation != nullptr) {
     auto label = fields.find("label");
-    if (label != fields.end() && label->second.has_string_value()) j["collection"] = label->second.string_value();
+    auto kept = p.extra().fields().find("collection");
+    if (label != fields.end() && label->second.has_string_value()) {
+      j["collection"] = label->second.string_value();
+    } else if (kept != p.extra().fields().end() && kept->second.has_string_value()) {
+      j["collection"] = kept->second.string_value();
+    }
     j["documentId"] = p.node_id();
     j["operation"] = operation;
     auto props = fields.find("properties");

@@ -26,6 +26,8 @@ SioChannel::~SioChannel() = default;
 
 void SioChannel::start(std::optional<std::int64_t> ack) {
   if (ack) join_acks_.push_back(*ack);
+  socket_.eio().context().stats.socket_opened(delivery_->channel());
+  counted_ = true;
   // Subscribed through a pointer that owns the session: while the feed
   // calls the link, this channel is alive.
   feed_ = socket_.eio().context().feeds->subscribe(
@@ -41,6 +43,8 @@ void SioChannel::rejoin(std::optional<std::int64_t> ack) {
 void SioChannel::stop() {
   feed_.reset();
   delivery_->stop();
+  if (counted_) socket_.eio().context().stats.socket_closed(delivery_->channel());
+  counted_ = false;
 }
 
 std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }

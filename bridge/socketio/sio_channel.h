@@ -59,6 +59,7 @@ class SioChannel final : private delivery::Sink {
   std::vector<std::int64_t> join_acks_;  // joins to answer once the history is sent
   bool live_ = false;
   bool failed_ = false;
+  bool counted_ = false;  // in the bridge's /stats, as one socket on the channel
 };
 
 }  // namespace bridge::socketio

@@ -180,11 +180,15 @@ SioChannel* SioSocket::channel_for(const std::optional<std::string>& named, std:
   if (named) {
     auto it = channels_.find(*named);
     if (it != channels_.end() && it->second->usable()) found = it->second.get();
-  } else if (channels_.size() == 1 && channels_.begin()->second->usable()) {
-    found = channels_.begin()->second.get();
-  } else if (channels_.size() > 1) {
-    *error = "this socket has joined several channels: name the change's channel";
-    return nullptr;
+  } else {
+    for (auto& [name, channel] : channels_) {
+      if (!channel->usable()) continue;  // a refused join
+      if (found != nullptr) {
+        *error = "this socket has joined several channels: name the change's channel";
+        return nullptr;
+      }
+      found = channel.get();
+    }
   }
   if (found == nullptr) *error = "sync:join the channel before sending changes to it";
   return found;
@@ -200,20 +204,25 @@ void SioSocket::change(const bj::value& payload, std::optional<std::int64_t> ack
   for (std::size_t i = 0; i < size; ++i) {
     const bj::value& one = batch ? payload.get_array()[i] : payload;
     std::string id;
+    // Refused here: in the event's ack, or as a sync:error when it has none.
+    const auto refuse_change = [&](std::string_view code, std::string_view message) {
+      if (!ack) return refuse(std::nullopt, code, message);
+      acks_.answer_at(event, i, codec::failure_json(code, message, id));
+    };
     auto decoded = codec::decode_change(one, eio_.context().limits.parse, &id);
     if (auto* err = std::get_if<codec::Error>(&decoded)) {
-      acks_.answer_at(event, i, codec::failure_json(err->code, err->message, id));
+      refuse_change(err->code, err->message);
       continue;
     }
     auto& change = std::get<codec::Change>(decoded);
     std::string error;
     SioChannel* channel = channel_for(change.channel, &error);
     if (channel == nullptr) {
-      acks_.answer_at(event, i, codec::failure_json("not_joined", error, id));
+      refuse_change("not_joined", error);
       continue;
     }
     if (channel->delivery().outbox_full()) {
-      acks_.answer_at(event, i, codec::failure_json("rate_limited", "too many changes unanswered; wait for acks", id));
+      refuse_change("rate_limited", "too many changes unanswered; wait for their acks");
       continue;
     }
     acks_.expect(event, i, id);

@@ -101,8 +101,10 @@ TEST(SocketIoChanges, InsertUpdateDeleteBecomeNodePatchesAndComeBack) {
 
   auto u = std::get<api::Patch>(change(R"({"id":"c2","documentId":"t1","operation":"update","data":{"done":true}})", &id).patch);
   EXPECT_EQ(u.op(), "update_node");
-  auto d = std::get<api::Patch>(change(R"({"id":"c3","documentId":"t1","operation":"delete"})", &id).patch);
+  auto d = std::get<api::Patch>(
+      change(R"({"id":"c3","collection":"tasks","documentId":"t1","operation":"delete"})", &id).patch);
   EXPECT_EQ(d.op(), "delete_node");
+  EXPECT_EQ(json::parse(codec::change_json(d, "ch"))["collection"], "tasks");  // the state no longer knows it
 }
 
 TEST(SocketIoChanges, OtherOperationsRideAsOpaqueAndComeBackWhole) {
