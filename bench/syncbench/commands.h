@@ -54,6 +54,7 @@ struct FanoutOptions {
   double rate = 300;  // patches/s over all writers
   int threads = 2;
   std::chrono::milliseconds duration{10000};
+  bool socketio = false;  // Socket.IO over WebSocket (sync-bridge's /socket.io/, or bench/socketio-relay)
   bool json = false;
 };
 int fanout(const FanoutOptions& o);

@@ -1,12 +1,15 @@
 // syncbench fanout: W writers send create_node patches at a fixed total rate
 // through a WebSocket server speaking the JSON protocol (sync-bridge, or the
-// Node relay baseline in bench/node-relay), and R readers on the same
-// channel receive them. Reports deliveries/s, publish -> receive latency and
-// whether every reader got every accepted patch, in order, with no gap.
+// Node relay baseline in bench/node-relay) or, with --socketio, Socket.IO
+// over WebSocket (sync-bridge's /socket.io/, or bench/socketio-relay), and
+// R readers on the same channel receive them. Reports deliveries/s,
+// publish -> receive latency and whether every reader got every accepted
+// patch, in order, with no gap.
 //
 // Each patch carries its send time (this process's steady clock) in
-// data.properties.sentUs; readers pull that and serverVersion out of the
-// frame text without a full JSON parse, so the load generator stays cheap.
+// sentUs; readers pull that and the version (serverVersion, or a Socket.IO
+// change's timestamp) out of the frame text without a full JSON parse, so
+// the load generator stays cheap.
 
 #include <atomic>
 #include <charconv>
@@ -38,9 +41,31 @@ std::int64_t int_after(std::string_view frame, std::string_view key) {
   return v;
 }
 
+// A Socket.IO connection's way to its channel after the open packet: "40"
+// connects the namespace, then sync:join (ack id 0). Answers the server's
+// pings. True when `frame` was one of these (the caller ignores it).
+bool socketio_control(WsConn& conn, std::string_view frame, const std::string& channel,
+                      const std::function<void(bool)>& ready) {
+  if (frame == "2") {
+    conn.send("3");
+  } else if (frame.substr(0, 3) == "40{") {
+    conn.send(R"(420["sync:join",{"channel":")" + channel + "\"}]");
+  } else if (frame.substr(0, 3) == "430") {
+    ready(frame.find("\"success\":true") != std::string_view::npos);
+  } else if (frame.substr(0, 2) == "44") {
+    ready(false);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // Touched only on its connection's strand while the run is on.
 struct Reader {
   std::shared_ptr<WsConn> conn;
+  std::function<void(bool)> ready;  // Socket.IO: the join was answered
+  std::string channel;
+  bool socketio = false;
   std::int64_t last_version = -1;
   std::atomic<std::int64_t> received{0};
   std::int64_t out_of_order = 0;
@@ -48,12 +73,24 @@ struct Reader {
   Latencies latencies;
 
   void on_frame(std::string_view frame) {
+    if (socketio) {
+      if (socketio_control(*conn, frame, channel, ready)) return;
+      if (frame.substr(0, 17) != R"(42["sync:changes")") return;
+      // An event may hold several changes: each has its sentUs, then its timestamp (the version).
+      for (auto at = frame.find("\"sentUs\":"); at != std::string_view::npos; at = frame.find("\"sentUs\":", at + 1)) {
+        const std::string_view rest = frame.substr(at);
+        take(int_after(rest, "\"timestamp\":"), int_after(rest, "\"sentUs\":"));
+      }
+      return;
+    }
     if (frame.find("\"patch_broadcast\"") == std::string_view::npos) return;
+    take(int_after(frame, "\"serverVersion\":"), int_after(frame, "\"sentUs\":"));
+  }
+
+  void take(std::int64_t version, std::int64_t sent) {
     const std::int64_t t = now_us();
-    const std::int64_t v = int_after(frame, "\"serverVersion\":");
-    const std::int64_t sent = int_after(frame, "\"sentUs\":");
-    if (last_version >= 0 && v != last_version + 1) ++out_of_order;
-    last_version = v;
+    if (last_version >= 0 && version != last_version + 1) ++out_of_order;
+    last_version = version;
     if (sent > 0) latencies.us.push_back(t - sent);
     last_receive_us = t;
     received.fetch_add(1, std::memory_order_relaxed);
@@ -62,14 +99,40 @@ struct Reader {
 
 struct Writer {
   std::shared_ptr<WsConn> conn;
+  std::function<void(bool)> ready;
+  std::string channel;
+  bool socketio = false;
   std::unique_ptr<net::steady_timer> timer;
   std::int64_t sent = 0;
   std::atomic<std::int64_t> accepted{0}, not_accepted{0};
   std::atomic<bool> done{false};
 
   void on_frame(std::string_view frame) {
+    if (socketio) {
+      if (socketio_control(*conn, frame, channel, ready) || frame.substr(0, 2) != "43") return;
+      (frame.find("\"success\":true") != std::string_view::npos ? accepted : not_accepted)++;
+      return;
+    }
     if (frame.find("\"patch_response\"") == std::string_view::npos) return;
     (frame.find("\"status\":\"accepted\"") != std::string_view::npos ? accepted : not_accepted)++;
+  }
+
+  // The next patch, sent at `sent_us`.
+  std::string frame(const std::string& id, int index, std::int64_t sent_us) const {
+    std::string f;
+    if (socketio) {
+      f = "42" + std::to_string(sent + 1) + R"(["sync:change",{"id":")";
+      f.append(id).append(R"(","collection":"Bench","documentId":")").append(id);
+      f.append(R"(","operation":"insert","data":{"sentUs":)").append(std::to_string(sent_us));
+      f.append(R"(},"userId":"fanout-writer-)").append(std::to_string(index)).append("\"}]");
+      return f;
+    }
+    f = R"({"type":"patch","payload":{"id":")";
+    f.append(id).append(R"(","clientId":"fanout-writer-)").append(std::to_string(index));
+    f.append(R"(","op":"create_node","nodeId":")").append(id);
+    f.append(R"(","data":{"label":"Bench","properties":{"sentUs":)").append(std::to_string(sent_us));
+    f.append("}}}}");
+    return f;
   }
 };
 
@@ -79,7 +142,9 @@ int fanout(const FanoutOptions& o) {
   net::io_context ioc;
   tcp::endpoint ep(net::ip::make_address(o.host), static_cast<unsigned short>(o.port));
   const std::string run_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  const std::string target = "/sync?since=head&channel=" + o.channel_prefix + run_id;
+  const std::string channel = o.channel_prefix + run_id;
+  const std::string target =
+      o.socketio ? "/socket.io/?EIO=4&transport=websocket" : "/sync?since=head&channel=" + channel;
 
   // Phase 1: open every connection, in waves, on one thread.
   std::vector<std::unique_ptr<Reader>> readers;
@@ -90,19 +155,28 @@ int fanout(const FanoutOptions& o) {
   int opened = 0, failed = 0, started = 0;
   std::function<void()> open_more = [&] {
     for (int k = 0; k < 200 && started < total; ++k, ++started) {
-      auto on_open = [&](bool ok) {
+      auto ready = [&](bool ok) {
         ok ? ++opened : ++failed;
         if (opened + failed == started) open_more();
         if (opened + failed == total) ioc.stop();
       };
+      // Socket.IO: the first frame is the open packet; ready once joined.
+      auto on_open = [&o, ready](std::shared_ptr<WsConn>* conn) {
+        return [&o, ready, conn](bool ok) {
+          if (!ok || !o.socketio) return ready(ok);
+          (*conn)->send("40");
+        };
+      };
       std::shared_ptr<WsConn> c;
       if (started < o.readers) {
         Reader* r = readers[started].get();
-        c = r->conn = std::make_shared<WsConn>(ioc, o.host, target, on_open,
+        r->ready = ready, r->channel = channel, r->socketio = o.socketio;
+        c = r->conn = std::make_shared<WsConn>(ioc, o.host, target, on_open(&r->conn),
                                                [r](std::string_view f) { r->on_frame(f); });
       } else {
         Writer* w = writers[started - o.readers].get();
-        c = w->conn = std::make_shared<WsConn>(ioc, o.host, target, on_open,
+        w->ready = ready, w->channel = channel, w->socketio = o.socketio;
+        c = w->conn = std::make_shared<WsConn>(ioc, o.host, target, on_open(&w->conn),
                                                [w](std::string_view f) { w->on_frame(f); });
       }
       c->start(ep);
@@ -134,12 +208,7 @@ int fanout(const FanoutOptions& o) {
         if (ec) return;
         std::string id = "fo-";
         id.append(run_id).append("-").append(std::to_string(i)).append("-").append(std::to_string(w->sent));
-        std::string frame = R"({"type":"patch","payload":{"id":")";
-        frame.append(id).append(R"(","clientId":"fanout-writer-)").append(std::to_string(i));
-        frame.append(R"(","op":"create_node","nodeId":")").append(id);
-        frame.append(R"(","data":{"label":"Bench","properties":{"sentUs":)").append(std::to_string(now_us()));
-        frame.append("}}}}");
-        w->conn->send(std::move(frame));
+        w->conn->send(w->frame(id, i, now_us()));
         if (++w->sent == per_writer) {
           w->done = true;
           tick->operator=(nullptr);  // break the cycle: the last tick owns itself
@@ -203,7 +272,8 @@ int fanout(const FanoutOptions& o) {
       {"readers_complete_in_order", complete},
       {"out_of_order", disorder},
       {"seconds", seconds},
-      {"parameters", {{"server", o.host + ":" + std::to_string(o.port)}, {"writers", o.writers}, {"readers", o.readers},
+      {"parameters", {{"server", o.host + ":" + std::to_string(o.port)}, {"protocol", o.socketio ? "socketio" : "json"},
+                      {"writers", o.writers}, {"readers", o.readers},
                       {"rate", o.rate}, {"duration_s", o.duration.count() / 1000.0}, {"threads", o.threads}}},
       {"machine", machine()}};
   if (!ok) {

@@ -164,13 +164,15 @@ int main(int argc, char** argv) {
     std::string server = "127.0.0.1:8080";
     int duration_ms = 10000;
     po::options_description f("Usage: syncbench fanout [flags]\n\nFlags");
-    f.add_options()("help,h", "show this help")("bridge", po::value(&server)->default_value(server), "sync-bridge (or the Node relay) IP:PORT")(
+    f.add_options()("help,h", "show this help")("bridge", po::value(&server)->default_value(server), "sync-bridge (or a Node relay baseline) IP:PORT")(
         "writers", po::value(&o.writers)->default_value(o.writers), "writing WebSockets")(
         "readers", po::value(&o.readers)->default_value(o.readers), "reading WebSockets (up to the open-file limit)")(
         "rate", po::value(&o.rate)->default_value(o.rate), "patches/s over all writers")(
         "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "time the writers write")(
         "threads", po::value(&o.threads)->default_value(o.threads), "syncbench's own I/O threads")(
         "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "each run uses a fresh channel")(
+        "socketio", po::bool_switch(&o.socketio),
+        "speak Socket.IO over WebSocket (sync:join, sync:change, sync:changes) instead of the JSON protocol")(
         "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
     if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
     const auto colon = server.rfind(':');

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "socketio/registry.h"
+#include "ws/append_text.h"
 
 namespace bridge::socketio {
 
@@ -33,7 +34,9 @@ void EioWebSocket::run(beast::http::request<beast::http::string_body> req, std::
 void EioWebSocket::on_accept(beast::error_code ec) {
   if (ec) return;
   if (!session_) {
-    session_ = ctx_.socketio->create(ctx_, std::move(handshake_));
+    // The session shares the connection's strand: its packets reach the
+    // stream with no hop between strands.
+    session_ = ctx_.socketio->create(ctx_, std::move(handshake_), ws_.get_executor());
     queue(std::make_shared<const std::string>(session_->open_packet(false)), false);
     attached_ = true;
     session_->start(shared_from_this());
@@ -67,6 +70,7 @@ void EioWebSocket::on_read(beast::error_code ec, std::size_t) {
 }
 
 void EioWebSocket::on_packet(std::string packet) {
+  if (!session_) return;  // finished
   if (attached_) return session_->receive(std::move(packet));
   // Upgrading: the probe, then the upgrade packet; nothing else counts yet.
   if (packet == "2probe") {
@@ -89,23 +93,26 @@ void EioWebSocket::write(std::vector<Frame> frames) {
 
 void EioWebSocket::queue(Frame frame, bool ends_batch) {
   out_.push_back(Out{std::move(frame), ends_batch});
-  if (!writing_) write_next();
+  if (!waiting_room_) write_out();
 }
 
-void EioWebSocket::write_next() {
-  if (out_.empty() || closed_) {
-    writing_ = false;
-    return;
+// Hands queued packets to the stream while it takes them.
+void EioWebSocket::write_out() {
+  while (!out_.empty() && !closed_) {
+    const Appended appended = append_text(ws_, *out_.front().frame);
+    if (appended == Appended::kFull) {
+      waiting_room_ = true;
+      ws_.next_layer().when_room([self = shared_from_this()] {
+        self->waiting_room_ = false;
+        self->write_out();
+      });
+      return;
+    }
+    if (appended != Appended::kDone) return finish();
+    const bool ends_batch = out_.front().ends_batch;
+    out_.pop_front();
+    if (ends_batch) session_->written();
   }
-  writing_ = true;
-  ws_.text(true);
-  ws_.async_write(net::buffer(*out_.front().frame), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (ec) return self->finish();
-    const bool ends_batch = self->out_.front().ends_batch;
-    self->out_.pop_front();
-    if (ends_batch) self->session_->written();
-    self->write_next();
-  });
 }
 
 void EioWebSocket::close() {
@@ -113,12 +120,7 @@ void EioWebSocket::close() {
     if (self->closed_) return;
     self->closed_ = true;
     self->out_.clear();
-    if (self->writing_) {
-      // Closing must wait for the write in flight: cancel it instead.
-      beast::get_lowest_layer(self->ws_).cancel();
-    } else {
-      self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) { self->finish(); });
-    }
+    self->ws_.async_close(websocket::close_code::normal, [self](beast::error_code) { self->finish(); });
   });
 }
 

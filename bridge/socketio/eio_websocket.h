@@ -5,8 +5,10 @@
 // client probes ("2probe" -> "3probe"), then sends the upgrade packet, and
 // from then on the session's packets go here.
 //
-// Reads are paced by --max-read-rate; the session's own heartbeat watches
-// for silence. Runs on the connection's strand.
+// Packets leave through a CoalescingStream (ws/coalescing_stream.h), framed
+// here, so a backlog leaves in few system calls. Reads are paced by
+// --max-read-rate; the session's own heartbeat watches for silence. Runs
+// on the connection's strand.
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -16,6 +18,7 @@
 #include <memory>
 
 #include "socketio/eio_session.h"
+#include "ws/coalescing_stream.h"
 #include "ws/read_rate.h"
 
 namespace bridge::socketio {
@@ -43,19 +46,19 @@ class EioWebSocket final : public EioTransport, public std::enable_shared_from_t
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void on_packet(std::string packet);
   void queue(Frame frame, bool ends_batch);
-  void write_next();
+  void write_out();
   void finish();
 
   BridgeContext& ctx_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<CoalescingStream> ws_;
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer read_timer_;
   ReadRate read_rate_;
   std::shared_ptr<EioSession> session_;
   Handshake handshake_;
   bool attached_ = false;  // the session's packets go here
-  std::deque<Out> out_;
-  bool writing_ = false;
+  std::deque<Out> out_;        // not yet taken by the stream
+  bool waiting_room_ = false;  // the stream is full; it calls write_out() when not
   bool closed_ = false;
 };
 

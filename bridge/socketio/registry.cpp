@@ -16,9 +16,11 @@ std::string random_id() {
   return sid;
 }
 
-std::shared_ptr<EioSession> Registry::create(BridgeContext& ctx, Handshake handshake) {
+std::shared_ptr<EioSession> Registry::create(BridgeContext& ctx, Handshake handshake,
+                                             boost::asio::any_io_executor strand) {
   std::string sid = random_id();
-  auto session = std::make_shared<EioSession>(boost::asio::make_strand(ioc_), ctx, sid, std::move(handshake));
+  if (!strand) strand = boost::asio::make_strand(ioc_);
+  auto session = std::make_shared<EioSession>(std::move(strand), ctx, sid, std::move(handshake));
   std::lock_guard lock(mu_);
   sessions_.emplace(std::move(sid), session);
   return session;

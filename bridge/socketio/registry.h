@@ -3,6 +3,7 @@
 // upgrade find their session here, and the registry owns each session
 // until it ends. Thread-safe.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <mutex>
@@ -27,8 +28,10 @@ class Registry {
  public:
   explicit Registry(boost::asio::io_context& ioc) : ioc_(ioc) {}
 
-  // A new session, on a strand of its own, with an unguessable sid.
-  std::shared_ptr<EioSession> create(BridgeContext& ctx, Handshake handshake);
+  // A new session with an unguessable sid, on `strand` (a WebSocket's), or
+  // on a strand of its own.
+  std::shared_ptr<EioSession> create(BridgeContext& ctx, Handshake handshake,
+                                     boost::asio::any_io_executor strand = {});
   std::shared_ptr<EioSession> find(const std::string& sid);
   void remove(const std::string& sid);
   // Ends every session (shutdown).

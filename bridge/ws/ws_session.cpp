@@ -7,7 +7,7 @@
 #include "dialect/crdt_dialect.h"
 #include "dialect/json_dialect.h"
 #include "ws/close_codes.h"
-#include "ws/text_frame.h"
+#include "ws/append_text.h"
 
 namespace bridge {
 
@@ -231,22 +231,20 @@ void WsSession::send_error(std::string_view code, std::string_view message) {
 // then does what a drained queue allows: read the client again, read the
 // log, close.
 void WsSession::write_queue() {
-  auto& out = ws_.next_layer();
   while (!queue_.empty()) {
-    if (out.error() || !ws_.is_open()) {
-      // The client is gone, or Beast is closing the stream (its close frame
-      // may already be out: nothing may follow it). The read ends too.
-      queue_.clear();
-      if (out.error()) finish();
-      return;
-    }
-    const std::string& text = *queue_.front();
-    if (!out.try_append(TextFrameHeader(text.size()).bytes(), text)) {
+    const Appended appended = append_text(ws_, *queue_.front());
+    if (appended == Appended::kFull) {
       waiting_room_ = true;
-      out.when_room([self = shared_from_this()] {
+      ws_.next_layer().when_room([self = shared_from_this()] {
         self->waiting_room_ = false;
         self->write_queue();
       });
+      return;
+    }
+    if (appended != Appended::kDone) {
+      // The client is gone, or Beast is closing the stream. The read ends too.
+      queue_.clear();
+      if (appended == Appended::kFailed) finish();
       return;
     }
     queue_.pop_front();

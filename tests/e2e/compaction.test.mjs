@@ -11,6 +11,8 @@ import WebSocket from 'ws';
 import { SyncClient } from '../../clients/js/sync-client.js';
 import { syncClient, unary } from './fault_grpc.mjs';
 import { waitFor } from './fault_probes.mjs';
+import { prng } from './prng.mjs';
+import { fromStruct } from './proto_values.mjs';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 import { Client, range } from './ws_client.mjs';
 
@@ -265,18 +267,8 @@ function legacyFold(messages) {
 
 // ---- Random input -------------------------------------------------------------
 
-// mulberry32: a seeded generator, so a failing run can be replayed with
+// prng (prng.mjs) is seeded, so a failing run can be replayed with
 // COMPACTION_SEED (COMPACTION_DEBUG=1 also prints what each reader got).
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Ops of every kind on a few ids, so that they collide: many are rejected
 // (a missing node, an existing id), which is fine.
@@ -692,10 +684,6 @@ test('property: random writers, compactions and readers from every kind of since
 });
 
 // A Patch as the gRPC loader gives it (Structs as fields of Values), as JSON.
-const fromValue = (v) => (v.kind === 'structValue' ? fromStruct(v.structValue)
-  : v.kind === 'listValue' ? (v.listValue.values ?? []).map(fromValue)
-    : v.kind === 'nullValue' ? null : v[v.kind]);
-const fromStruct = (s) => Object.fromEntries(Object.entries(s.fields ?? {}).map(([k, v]) => [k, fromValue(v)]));
 const fromGrpc = (p) => ({ ...p, data: p.data && fromStruct(p.data) });
 
 test('DeleteChannel: its sockets get not_found and close 1008, clients/js stops, and a new write starts again at version 1', async () => {

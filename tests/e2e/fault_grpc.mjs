@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
+import { toStruct } from './proto_values.mjs';
 import { node } from './ws_client.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,13 +33,6 @@ export const healthClient = (address) => new health.v1.Health(address, grpc.cred
 export const unary = (client, method, request, deadlineMs = 10000) => new Promise((resolve, reject) => {
   client[method](request, { deadline: new Date(Date.now() + deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
 });
-
-// google.protobuf.Struct from plain JSON.
-const toValue = (v) => (v === null ? { nullValue: 'NULL_VALUE' }
-  : Array.isArray(v) ? { listValue: { values: v.map(toValue) } }
-    : typeof v === 'object' ? { structValue: toStruct(v) }
-      : { [typeof v === 'number' ? 'numberValue' : typeof v === 'boolean' ? 'boolValue' : 'stringValue']: v });
-const toStruct = (o) => ({ fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) });
 
 // The n-th patch of `clientId`: a node of its own, so every patch stores
 // something new.

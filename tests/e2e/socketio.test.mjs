@@ -14,6 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import grpcJs from '@grpc/grpc-js';
 import { syncClient, unary } from './fault_grpc.mjs';
+import { prng } from './prng.mjs';
+import { fromStruct, fromValue, toStruct, toValue } from './proto_values.mjs';
 import { createDatabase, startBridge, startSyncd, stopProcess } from './syncd_process.mjs';
 import { RawEio, Sio, Switch, waitUntil } from './socketio_client.mjs';
 import { Client, range } from './ws_client.mjs';
@@ -118,15 +120,6 @@ function inOrder(changes, what) {
 
 // ---- gRPC -----------------------------------------------------------------------
 
-const toValue = (v) => (v === null ? { nullValue: 'NULL_VALUE' }
-  : Array.isArray(v) ? { listValue: { values: v.map(toValue) } }
-    : typeof v === 'object' ? { structValue: toStruct(v) }
-      : { [typeof v === 'number' ? 'numberValue' : typeof v === 'boolean' ? 'boolValue' : 'stringValue']: v });
-const toStruct = (o) => ({ fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) });
-const fromValue = (v) => (v.kind === 'structValue' ? fromStruct(v.structValue)
-  : v.kind === 'listValue' ? (v.listValue.values ?? []).map(fromValue)
-    : v.kind === 'nullValue' ? null : v[v.kind]);
-const fromStruct = (s) => Object.fromEntries(Object.entries(s?.fields ?? {}).map(([k, v]) => [k, fromValue(v)]));
 // A patch as plain JSON (the loader leaves defaults out).
 const fromGrpc = (p) => ({
   ...p, serverVersion: p.serverVersion ?? 0, data: p.data ? fromStruct(p.data) : undefined,
@@ -205,18 +198,6 @@ function foldPatches(patches) {
     else throw new Error(`no fold for ${JSON.stringify(p)}`);
   }
   return state;
-}
-
-// mulberry32, seeded.
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
