@@ -70,6 +70,10 @@ std::variant<SioPacket, Error> decode_sio(std::string_view text, const ParseLimi
 
 std::string json_string(std::string_view text) { return dump(Json(std::string(text))); }
 
+std::string eio_error(int code, std::string_view message) {
+  return dump(Json::object({{"code", code}, {"message", message}}));
+}
+
 std::string eio_open(std::string_view sid, bool upgrades, int ping_interval_ms, int ping_timeout_ms,
                      std::size_t max_payload) {
   Json j = Json::object();

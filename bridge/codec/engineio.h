@@ -65,6 +65,11 @@ std::string sio_event(std::string_view name, const std::vector<std::string>& arg
 // 43<id>[<arg as JSON text>]
 std::string sio_ack(std::int64_t id, std::string_view arg_json);
 
+// The body of a refused Engine.IO HTTP request: {"code":N,"message":"..."}
+// (0 unknown transport, 1 unknown session id, 2 bad handshake method,
+// 3 bad request, 4 forbidden, 5 unsupported protocol version).
+std::string eio_error(int code, std::string_view message);
+
 // `text` as a JSON string literal.
 std::string json_string(std::string_view text);
 

@@ -1,5 +1,6 @@
 #include "codec/socketio_codec.h"
 
+#include "codec/channel_name.h"
 #include "codec/json_values.h"
 
 namespace bridge::codec {
@@ -8,16 +9,69 @@ namespace bj = boost::json;
 
 namespace {
 
-const bj::string* string_field(const bj::object& j, std::string_view key) { return find_string(j, key); }
-
 std::string text(const bj::string* s) { return s == nullptr ? std::string() : std::string(s->data(), s->size()); }
 
+// The channel an event names: `channel`, or `userId` (the demo's rooms).
+std::optional<std::string> named_channel(const bj::object& args) {
+  const bj::string* name = find_string(args, "channel");
+  if (name == nullptr) name = find_string(args, "userId");
+  if (name == nullptr || !valid_channel(std::string_view(name->data(), name->size()))) return std::nullopt;
+  return text(name);
+}
+
+// An optional non-negative integer field.
+std::optional<Error> read_count(const bj::object& args, std::string_view key, std::optional<std::int64_t>* out) {
+  std::int64_t value = 0;
+  bool present = false;
+  if (auto e = read_integer(args, key, &value, &present)) return Error{"invalid_message", e->message};
+  if (present && value < 0) return Error{"invalid_message", std::string(key) + " must be >= 0"};
+  if (present) *out = value;
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::variant<JoinRequest, Error> decode_join(const bj::value& args) {
+  const auto channel = args.is_object() ? named_channel(args.get_object()) : std::nullopt;
+  if (!channel) {
+    return Error{"invalid_message",
+                 "sync:join takes {channel} or {userId}: 1-128 characters of [A-Za-z0-9._:-], and an optional since"};
+  }
+  JoinRequest join{*channel, std::nullopt};
+  if (auto e = read_count(args.get_object(), "since", &join.since)) return *e;
+  return join;
+}
+
+std::variant<ChangesRequest, Error> decode_get_changes(const bj::value& args) {
+  const auto channel = args.is_object() ? named_channel(args.get_object()) : std::nullopt;
+  if (!channel) {
+    return Error{"invalid_message",
+                 "sync:get_changes takes {channel} or {userId}, since (a version) and an optional limit (1-1000)"};
+  }
+  std::optional<std::int64_t> since, limit;
+  if (auto e = read_count(args.get_object(), "since", &since)) return *e;
+  if (auto e = read_count(args.get_object(), "limit", &limit)) return *e;
+  if (limit && (*limit < 1 || *limit > 1000)) return Error{"invalid_message", "limit must be 1-1000"};
+  return ChangesRequest{*channel, since.value_or(0), static_cast<int>(limit.value_or(0))};
+}
+
+ConnectAuth decode_connect_auth(const bj::value& data) {
+  ConnectAuth auth;
+  if (!data.is_object()) return auth;
+  const bj::object& j = data.get_object();
+  if (const bj::string* token = find_string(j, "token")) auth.token = text(token);
+  // Recovery's own fields; anything longer than an offset of this dialect can be is not one.
+  const bj::string* pid = find_string(j, "pid");
+  const bj::string* offset = find_string(j, "offset");
+  if (pid != nullptr && pid->size() <= 64) auth.pid = text(pid);
+  if (offset != nullptr && offset->size() <= 160) auth.offset = text(offset);
+  return auth;
+}
 
 std::variant<Change, Error> decode_change(const bj::value& value, const ParseLimits& limits, std::string* id) {
   if (!value.is_object()) return Error{"invalid_patch", "a change is a JSON object"};
   const bj::object& j = value.get_object();
-  const bj::string* change_id = string_field(j, "id");
+  const bj::string* change_id = find_string(j, "id");
   if (change_id == nullptr || change_id->empty() || change_id->size() > 128) {
     return Error{"invalid_patch", "a change needs an id: a string of 1-128 characters"};
   }
@@ -31,7 +85,7 @@ std::variant<Change, Error> decode_change(const bj::value& value, const ParseLim
     out.patch = OversizePatch{*id, floor};
     return out;
   }
-  const bj::string* operation = string_field(j, "operation");
+  const bj::string* operation = find_string(j, "operation");
   if (operation == nullptr) return Error{"invalid_patch", "a change needs an operation: insert, update or delete"};
   api::Patch p;
   p.set_id(*id);
@@ -51,8 +105,8 @@ std::variant<Change, Error> decode_change(const bj::value& value, const ParseLim
     out.patch = std::move(p);
     return out;
   }
-  const bj::string* collection = string_field(j, "collection");
-  const bj::string* document = string_field(j, "documentId");
+  const bj::string* collection = find_string(j, "collection");
+  const bj::string* document = find_string(j, "documentId");
   if (document == nullptr || document->empty()) return Error{"invalid_patch", "a change needs a documentId (a string)"};
   p.set_node_id(text(document));
   const bj::value* data = j.if_contains("data");
@@ -92,10 +146,12 @@ std::string change_json(const api::Patch& p, std::string_view channel) {
       return dump(j);
     }
   }
-  const char* operation = p.op() == "create_node"   ? "insert"
-                          : p.op() == "update_node" ? "update"
-                          : p.op() == "delete_node" ? "delete"
-                                                    : nullptr;
+  // syncd stores ops as their senders spelled them (createNode is create_node).
+  const std::string& op = p.op();
+  const char* operation = op == "create_node" || op == "createNode"   ? "insert"
+                          : op == "update_node" || op == "updateNode" ? "update"
+                          : op == "delete_node" || op == "deleteNode" ? "delete"
+                                                                      : nullptr;
   j["id"] = p.id();
   if (operation != nullptr) {
     auto label = fields.find("label");

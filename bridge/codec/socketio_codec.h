@@ -27,6 +27,29 @@ struct Change {
   std::optional<std::string> channel;  // the change's own `channel`, when it names one
 };
 
+// sync:join {channel | userId, since?}
+struct JoinRequest {
+  std::string channel;
+  std::optional<std::int64_t> since;  // none: from the head
+};
+std::variant<JoinRequest, Error> decode_join(const boost::json::value& args);
+
+// sync:get_changes {channel | userId, since?, limit?}
+struct ChangesRequest {
+  std::string channel;
+  std::int64_t since = 0;
+  int limit = 0;  // 0: syncd's page size
+};
+std::variant<ChangesRequest, Error> decode_get_changes(const boost::json::value& args);
+
+// A CONNECT payload: the token, and what connection state recovery presents.
+struct ConnectAuth {
+  std::optional<std::string> token;
+  std::string pid;
+  std::string offset;
+};
+ConnectAuth decode_connect_auth(const boost::json::value& data);
+
 // One change from a client. `id` is set whenever the change has a string
 // id, even when it is refused, so the refusal can name it.
 std::variant<Change, Error> decode_change(const boost::json::value& change, const ParseLimits& limits,

@@ -15,8 +15,8 @@
 // bounded whatever it does, and no other client waits for it.
 //
 // Not thread-safe: the socket's strand owns it, except inbox(), which the
-// feed's thread fills (delivery/feed_link.h). Must outlive every call it
-// starts: the socket keeps it until the socket itself is gone.
+// feed's thread fills (delivery/feed_link.h). Its socket owns it; answers
+// to its calls reach it only while the socket lives (delivery/upstream.h).
 
 #include <boost/container/deque.hpp>
 #include <cstdint>

@@ -3,7 +3,9 @@
 // the feed's calls, made on gRPC threads, to the socket's strand.
 //
 // `post` runs a function on the socket's strand, keeping the socket (and so
-// the Delivery) alive until it has run, or drops it when the socket is gone.
+// the Delivery) alive until it has run, or drops it when the socket is gone;
+// it must hold only a weak reference to the socket, since gRPC threads call
+// it after the socket may have been destroyed.
 // The socket subscribes a FeedLink through an aliasing pointer that owns the
 // socket, so while the feed calls it the Delivery is alive too.
 

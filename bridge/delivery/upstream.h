@@ -3,7 +3,9 @@
 // with the socket's own token (upstream/calls.h), for one channel.
 //
 // Contract for implementations: every `done` runs later, on the socket's
-// strand, never inside the call; when the socket is gone it may never run.
+// strand, never inside the call, and only while the socket (which owns the
+// Delivery that made the call) is alive: once the socket is gone, answers
+// are dropped (see delivery::Post).
 
 #include <vector>
 

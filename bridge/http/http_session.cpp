@@ -7,7 +7,7 @@
 
 #include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "http/channel_name.h"
+#include "codec/channel_name.h"
 #include "http/demo_page.h"
 #include "ws/ws_session.h"
 
@@ -121,7 +121,8 @@ void HttpSession::run() {
 }
 
 namespace {
-// Requests the bridge serves are GETs and upgrades: no body worth reading.
+// Requests the bridge serves are GETs and upgrades, and Socket.IO polling
+// POSTs (allowed up to --max-frame-bytes, see on_header): other bodies are small.
 constexpr std::uint64_t kMaxBodyBytes = 16 << 10;
 }  // namespace
 
@@ -139,7 +140,7 @@ void HttpSession::do_read() {
 // Socket.IO's polling POSTs carry packets up to maxPayload; other bodies stay small.
 void HttpSession::on_header(beast::error_code ec, std::size_t bytes) {
   if (ec) return on_read(ec, bytes);
-  if (path_of(parser_->get().target()).substr(0, 10) == "/socket.io") {
+  if (const auto path = path_of(parser_->get().target()); path == "/socket.io/" || path == "/socket.io") {
     parser_->body_limit(ctx_.limits.max_frame_bytes);
   }
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));

@@ -9,6 +9,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
+#include "codec/engineio.h"
 #include "http/http_session.h"
 #include "socketio/eio_session.h"
 #include "socketio/eio_websocket.h"
@@ -22,8 +23,7 @@ namespace net = boost::asio;
 
 void HttpSession::socketio() {
   const auto refuse = [this](int code, std::string_view message) {
-    respond(http::status::bad_request, "application/json",
-            "{\"code\":" + std::to_string(code) + ",\"message\":\"" + std::string(message) + "\"}");
+    respond(http::status::bad_request, "application/json", codec::eio_error(code, message));
   };
   std::string eio, transport, sid;
   if (auto url = boost::urls::parse_origin_form(req_.target())) {
@@ -45,7 +45,15 @@ void HttpSession::socketio() {
   beast::error_code peer_ec;
   const auto peer = stream_.socket().remote_endpoint(peer_ec);
   socketio::Handshake handshake{params.authorization, params.auth_error,
-                                peer_ec ? std::string("unknown") : peer.address().to_string()};
+                                peer_ec ? std::string("unknown") : peer.address().to_string(), {}};
+  if (!session) {
+    // A new session takes its address's place at once, CONNECT or not.
+    handshake.address_hold = ctx_.per_address.take(handshake.address);
+    if (!handshake.address_hold) {
+      return refuse(4, "Forbidden: this address already has " + std::to_string(ctx_.per_address.limit()) +
+                           " sockets open (the bridge's --max-sockets-per-address); close one first");
+    }
+  }
 
   if (beast::websocket::is_upgrade(req_)) {
     if (transport != "websocket") return refuse(3, "Bad request: an upgrade needs transport=websocket");

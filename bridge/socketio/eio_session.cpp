@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "codec/engineio.h"
+#include "socket/strand_post.h"
 #include "socketio/registry.h"
 #include "socketio/sio_socket.h"
 
@@ -16,14 +17,17 @@ namespace http = boost::beast::http;
 namespace {
 // Frames handed to the WebSocket at once.
 constexpr std::size_t kWriteBatch = 64;
+const std::string kUnknownSession = codec::eio_error(1, "Session ID unknown");
 }  // namespace
 
 EioSession::EioSession(net::any_io_executor strand, BridgeContext& ctx, std::string sid, Handshake handshake)
     : ctx_(ctx),
       strand_(std::move(strand)),
       sid_(std::move(sid)),
+      handshake_(std::move(handshake)),
       ping_timer_(strand_),
-      sio_(std::make_unique<SioSocket>(*this, std::move(handshake))) {}
+      post_timer_(strand_),
+      read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost) {}
 
 EioSession::~EioSession() = default;
 
@@ -31,39 +35,48 @@ std::string EioSession::open_packet(bool upgrades) const {
   return codec::eio_open(sid_, upgrades, kPingIntervalMs, kPingTimeoutMs, ctx_.limits.max_frame_bytes);
 }
 
-void EioSession::run_on_strand(std::function<void()> fn) {
-  auto self = weak_from_this().lock();
-  if (!self) return;
-  net::post(strand_, [self = std::move(self), fn = std::move(fn)] { fn(); });
-}
+delivery::Post EioSession::strand_post() { return bridge::strand_post(weak_from_this(), strand_); }
 
 void EioSession::start(std::shared_ptr<EioTransport> ws) {
-  run_on_strand([this, ws = std::move(ws)]() mutable {
+  // Here, not in the constructor: the Socket.IO layer's calls hold weak
+  // references to the session, which exist only once it is owned. No one
+  // else can reach the session yet (its sid is not out).
+  sio_ = std::make_unique<SioSocket>(*this, std::move(handshake_));
+  strand_post()([this, ws = std::move(ws)]() mutable {
     ws_ = std::move(ws);
-    heartbeat();
+    ping(kPingIntervalMs);
     flush();
   });
 }
 
-// A ping every interval; the pong must come before the next one is due.
-void EioSession::heartbeat() {
-  ping_timer_.expires_after(std::chrono::milliseconds(awaiting_pong_ ? kPingTimeoutMs : kPingIntervalMs));
+// A ping every interval; the pong must come within the timeout (which is
+// shorter than the interval).
+void EioSession::ping(int after_ms) {
+  ping_timer_.expires_after(std::chrono::milliseconds(after_ms));
+  ping_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_ || self->closing_) return;
+    self->awaiting_pong_ = true;
+    self->send(std::make_shared<const std::string>("2"), false);
+    self->await_pong();
+  });
+}
+
+void EioSession::await_pong() {
+  ping_timer_.expires_after(std::chrono::milliseconds(kPingTimeoutMs));
   ping_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_ || self->closing_) return;
     if (self->awaiting_pong_) return self->end("ping timeout");
-    self->awaiting_pong_ = true;
-    self->send(std::make_shared<const std::string>("2"));
-    self->heartbeat();
+    self->ping(kPingIntervalMs - kPingTimeoutMs);
   });
 }
 
 void EioSession::poll(Respond respond) {
-  run_on_strand([this, respond = std::move(respond)]() mutable {
-    if (closed_) return respond(http::status::bad_request, R"({"code":1,"message":"Session ID unknown"})");
-    if (ws_) return respond(http::status::bad_request, R"({"code":3,"message":"Bad request: the session has upgraded"})");
+  strand_post()([this, respond = std::move(respond)]() mutable {
+    if (closed_) return respond(http::status::bad_request, kUnknownSession);
+    if (ws_) return respond(http::status::bad_request, codec::eio_error(3, "Bad request: the session has upgraded"));
     if (poll_) {
       // Two concurrent GETs: the spec's answer is to close the session.
-      respond(http::status::bad_request, R"({"code":3,"message":"Bad request: a poll is already waiting"})");
+      respond(http::status::bad_request, codec::eio_error(3, "Bad request: a poll is already waiting"));
       return end("two concurrent polls");
     }
     poll_ = std::move(respond);
@@ -73,29 +86,50 @@ void EioSession::poll(Respond respond) {
 }
 
 void EioSession::post_body(std::string body, Respond respond) {
-  run_on_strand([this, body = std::move(body), respond = std::move(respond)] {
-    if (closed_) return respond(http::status::bad_request, R"({"code":1,"message":"Session ID unknown"})");
+  strand_post()([this, body = std::move(body), respond = std::move(respond)] {
+    if (closed_) return respond(http::status::bad_request, kUnknownSession);
+    if (ws_) return respond(http::status::bad_request, codec::eio_error(3, "Bad request: the session has upgraded"));
+    if (posting_) {
+      respond(http::status::bad_request, codec::eio_error(3, "Bad request: a POST is already being read"));
+      return end("two concurrent POSTs");
+    }
     // Packets are at least one byte; so many fit in maxPayload.
     auto packets = codec::split_eio_payload(body, ctx_.limits.max_frame_bytes);
-    if (!packets) return respond(http::status::bad_request, R"({"code":3,"message":"Bad request"})");
-    respond(http::status::ok, "ok");
+    if (!packets) return respond(http::status::bad_request, codec::eio_error(3, "Bad request"));
     for (auto packet : *packets) {
-      if (closed_) return;
+      if (closed_) break;
       on_packet(packet);
     }
+    // The client's next POST waits for this "ok": so the read rate paces it.
+    const auto resume = read_rate_.charge(body.size());
+    if (!resume) return respond(http::status::ok, "ok");
+    posting_ = true;
+    post_timer_.expires_at(*resume);
+    post_timer_.async_wait([self = shared_from_this(), respond](boost::system::error_code) {
+      self->posting_ = false;
+      respond(http::status::ok, "ok");
+    });
   });
 }
 
 void EioSession::probed() {
-  run_on_strand([this] {
+  strand_post()([this] {
     upgrading_ = true;
     if (poll_) answer_poll(http::status::ok, "6");
   });
 }
 
+void EioSession::probe_failed() {
+  strand_post()([this] {
+    upgrading_ = false;
+    flush();
+  });
+}
+
 void EioSession::upgrade(std::shared_ptr<EioTransport> ws) {
-  run_on_strand([this, ws = std::move(ws)]() mutable {
-    if (closed_) return ws->close();
+  strand_post()([this, ws = std::move(ws)]() mutable {
+    // Only after a probe, and only once: a sid alone does not take over a session.
+    if (closed_ || !upgrading_ || ws_) return ws->close();
     ws_ = std::move(ws);
     if (poll_) answer_poll(http::status::ok, "6");
     flush();
@@ -103,13 +137,13 @@ void EioSession::upgrade(std::shared_ptr<EioTransport> ws) {
 }
 
 void EioSession::receive(std::string packet) {
-  run_on_strand([this, packet = std::move(packet)] {
+  strand_post()([this, packet = std::move(packet)] {
     if (!closed_) on_packet(packet);
   });
 }
 
 void EioSession::written() {
-  run_on_strand([this] {
+  strand_post()([this] {
     ws_writing_ = false;
     if (closing_ && queue_.empty()) return end(*closing_);
     flush();
@@ -117,11 +151,11 @@ void EioSession::written() {
 }
 
 void EioSession::transport_closed() {
-  run_on_strand([this] { end("the transport closed"); });
+  strand_post()([this] { end("the transport closed"); });
 }
 
 void EioSession::close(std::string why) {
-  run_on_strand([this, why = std::move(why)] { end(why); });
+  strand_post()([this, why = std::move(why)] { end(why); });
 }
 
 void EioSession::on_packet(std::string_view text) {
@@ -130,7 +164,7 @@ void EioSession::on_packet(std::string_view text) {
   switch (packet->type) {
     case codec::EioType::kMessage: return sio_->on_message(packet->data);
     case codec::EioType::kPong: awaiting_pong_ = false; return;
-    case codec::EioType::kPing: return send(std::make_shared<const std::string>("3" + std::string(packet->data)));
+    case codec::EioType::kPing: return send(std::make_shared<const std::string>("3" + std::string(packet->data)), true);
     case codec::EioType::kClose: return end("the client closed");
     case codec::EioType::kNoop:
     case codec::EioType::kUpgrade: return;
@@ -138,21 +172,33 @@ void EioSession::on_packet(std::string_view text) {
   }
 }
 
+void EioSession::send(Frame packet, bool answer) {
+  if (!packet || closed_ || closing_) return;
+  if (answer && answers_ >= ctx_.limits.queue_messages) {
+    return end("the client asks faster than it reads the answers");
+  }
+  answers_ += answer ? 1 : 0;
+  queue_.push_back(Queued{std::move(packet), answer});
+  flush();
+}
+
+Frame EioSession::pop() {
+  Queued q = std::move(queue_.front());
+  queue_.pop_front();
+  answers_ -= q.answer ? 1 : 0;
+  ctx_.stats.message_out();
+  return std::move(q.frame);
+}
+
 void EioSession::end_after_flush(std::string why) {
   if (closed_ || closing_) return;
-  send(std::make_shared<const std::string>("1"));
+  send(std::make_shared<const std::string>("1"), false);
   closing_ = std::move(why);
   if (queue_.empty() && !ws_writing_) return end(*closing_);
   ping_timer_.expires_after(std::chrono::seconds(5));
   ping_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->end(*self->closing_);
   });
-}
-
-void EioSession::send(Frame packet) {
-  if (!packet || closed_ || closing_) return;
-  queue_.push_back(std::move(packet));
-  flush();
 }
 
 // Hands queued packets to the transport: a batch to the WebSocket while it
@@ -162,20 +208,15 @@ void EioSession::flush() {
   if (ws_) {
     if (ws_writing_) return;
     std::vector<Frame> batch;
-    while (!queue_.empty() && batch.size() < kWriteBatch) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-      ctx_.stats.message_out();
-    }
+    while (!queue_.empty() && batch.size() < kWriteBatch) batch.push_back(pop());
     ws_writing_ = true;
     ws_->write(std::move(batch));
   } else if (poll_ && !upgrading_) {
     std::string body;
-    while (!queue_.empty() && (body.empty() || body.size() + queue_.front()->size() + 1 <= ctx_.limits.max_frame_bytes)) {
+    while (!queue_.empty() &&
+           (body.empty() || body.size() + queue_.front().frame->size() + 1 <= ctx_.limits.max_frame_bytes)) {
       if (!body.empty()) body += codec::kRecordSeparator;
-      body += *queue_.front();
-      queue_.pop_front();
-      ctx_.stats.message_out();
+      body += *pop();
     }
     answer_poll(http::status::ok, std::move(body));
     if (closing_ && queue_.empty()) return end(*closing_);
@@ -186,7 +227,7 @@ void EioSession::flush() {
     // Posted: this may run inside the handler that queued, which has yet
     // to settle what draining depends on.
     drain_posted_ = true;
-    run_on_strand([this] {
+    strand_post()([this] {
       drain_posted_ = false;
       if (!closed_) sio_->drained();
     });
@@ -203,8 +244,10 @@ void EioSession::end(std::string why) {
   if (closed_) return;
   closed_ = true;
   ping_timer_.cancel();
-  sio_->stop();
+  post_timer_.cancel();
+  if (sio_) sio_->stop();
   queue_.clear();
+  answers_ = 0;
   if (poll_) answer_poll(http::status::ok, "1");
   if (ws_) ws_->close();
   ws_.reset();

@@ -2,16 +2,18 @@
 // One Engine.IO v4 session (its sid): the packets queued for the client,
 // the transport that carries them (long-polling HTTP requests, then a
 // WebSocket once the client upgrades, or a WebSocket from the start), and
-// the heartbeat (a ping every ping interval; no pong within the timeout
-// ends the session). What the packets mean is the Socket.IO layer's
-// business (socketio/sio_socket.h).
+// the heartbeat (a ping every ping interval; no pong within the ping
+// timeout ends the session). What the packets mean is the Socket.IO
+// layer's business (socketio/sio_socket.h).
 //
-// The queue is bounded like a WebSocket's (BridgeContext's queue limit):
-// delivery stops feeding a client that does not take its packets and
-// catches it up from the log later. A polling response carries at most
-// maxPayload bytes.
+// Bounded whatever the client does: delivery stops feeding a client that
+// does not take its packets at the queue limit (and catches it up from the
+// log later); answers to the client's own packets (pongs, acks, errors)
+// end the session once the queue limit of them wait unread.
+// A polling response carries at most maxPayload bytes; POST bodies are
+// paced by --max-read-rate (the "ok" waits), one at a time.
 //
-// Runs on its own strand. The public methods are thread-safe (they post),
+// Runs on its strand. The public methods are thread-safe (they post),
 // except those marked "on the strand".
 
 #include <boost/asio/any_io_executor.hpp>
@@ -24,15 +26,18 @@
 #include <string>
 #include <vector>
 
+#include "delivery/feed_link.h"
 #include "dialect/dialect.h"
 #include "socketio/handshake.h"
 #include "ws/context.h"
+#include "ws/read_rate.h"
 
 namespace bridge::socketio {
 
 using Frame = dialect::Frame;
 
-// The WebSocket under a session, as the session sees it.
+// The WebSocket under a session, as the session sees it (an interface, so
+// the session does not depend on the Beast stream type).
 class EioTransport {
  public:
   virtual ~EioTransport() = default;
@@ -57,50 +62,67 @@ class EioSession : public std::enable_shared_from_this<EioSession> {
   const std::string& sid() const { return sid_; }
   // The open packet, answered to the handshake request or written first on a WebSocket.
   std::string open_packet(bool upgrades) const;
-  // Starts the heartbeat; with `ws`, on that WebSocket from the start.
+  // Starts the session (once it is owned by a shared_ptr); with `ws`, on
+  // that WebSocket from the start.
   void start(std::shared_ptr<EioTransport> ws);
 
   // Long-polling.
   void poll(Respond respond);
   void post_body(std::string body, Respond respond);
-  // The upgrade: a WebSocket has answered the probe (the pending poll ends
-  // with a noop), then the client's upgrade packet switches to it.
+  // The upgrade: a WebSocket answered the probe (the pending poll ends with
+  // a noop), then the client's upgrade packet switches to it. A probe
+  // WebSocket that goes away before that leaves the session on polling.
   void probed();
+  void probe_failed();
   void upgrade(std::shared_ptr<EioTransport> ws);
   // From the WebSocket.
   void receive(std::string packet);
   void written();
   void transport_closed();
-  // Closes the session (shutdown, or the registry's).
+  // Closes the session (shutdown).
   void close(std::string why);
 
-  // On the strand: for the Socket.IO layer.
-  void send(Frame packet);
+  // On the strand: for the Socket.IO layer. `answer`: the client's own
+  // packets asked for it (bounded by ending the session), else delivery
+  // sent it (bounded by delivery).
+  void send(Frame packet, bool answer);
   std::size_t backlog() const { return queue_.size(); }
   // Ends the session at once; what is queued is dropped.
   void end(std::string why);
   // Ends the session once what is queued (and a close packet) has gone out,
   // or after a few seconds.
   void end_after_flush(std::string why);
-  // Runs `fn` on the strand, keeping the session alive (delivery::Post).
-  void run_on_strand(std::function<void()> fn);
+  // Runs a function on the strand, keeping the session alive until it has
+  // run, or drops it once the session is gone. Holds only a weak reference.
+  delivery::Post strand_post();
   BridgeContext& context() { return ctx_; }
   const boost::asio::any_io_executor& strand() const { return strand_; }
 
  private:
   void on_packet(std::string_view packet);
   void flush();
-  void heartbeat();
+  Frame pop();
+  void ping(int after_ms);
+  void await_pong();
   void answer_poll(boost::beast::http::status status, std::string body);
 
   BridgeContext& ctx_;
   boost::asio::any_io_executor strand_;
   const std::string sid_;
+  Handshake handshake_;  // until start() hands it to the Socket.IO layer
   boost::asio::steady_timer ping_timer_;
+  boost::asio::steady_timer post_timer_;  // a POST's "ok", when over the read rate
+  ReadRate read_rate_;
   std::unique_ptr<SioSocket> sio_;
 
-  boost::container::deque<Frame> queue_;
+  struct Queued {
+    Frame frame;
+    bool answer;
+  };
+  boost::container::deque<Queued> queue_;
+  std::size_t answers_ = 0;  // answers in queue_
   Respond poll_;                          // a GET waiting for packets
+  bool posting_ = false;                  // a POST is being answered
   std::shared_ptr<EioTransport> ws_;      // once upgraded
   bool ws_writing_ = false;
   bool upgrading_ = false;                // probed: polls get a noop until the upgrade

@@ -15,6 +15,7 @@ EioWebSocket::EioWebSocket(beast::tcp_stream&& stream, BridgeContext& ctx)
     : ctx_(ctx),
       ws_(std::move(stream)),
       read_timer_(ws_.get_executor()),
+      upgrade_timer_(ws_.get_executor()),
       read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost) {}
 
 void EioWebSocket::run(beast::http::request<beast::http::string_body> req, std::shared_ptr<EioSession> session,
@@ -40,6 +41,11 @@ void EioWebSocket::on_accept(beast::error_code ec) {
     queue(std::make_shared<const std::string>(session_->open_packet(false)), false);
     attached_ = true;
     session_->start(shared_from_this());
+  } else {
+    upgrade_timer_.expires_after(kUpgradeTimeout);
+    upgrade_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->attached_) self->close();
+    });
   }
   do_read();
 }
@@ -73,11 +79,13 @@ void EioWebSocket::on_packet(std::string packet) {
   if (!session_) return;  // finished
   if (attached_) return session_->receive(std::move(packet));
   // Upgrading: the probe, then the upgrade packet; nothing else counts yet.
-  if (packet == "2probe") {
+  if (packet == "2probe" && !probed_) {
+    probed_ = true;
     queue(std::make_shared<const std::string>("3probe"), false);
     session_->probed();
-  } else if (packet == "5") {
+  } else if (packet == "5" && probed_) {
     attached_ = true;
+    upgrade_timer_.cancel();
     session_->upgrade(shared_from_this());
   } else if (packet.empty() || (packet.front() != '2' && packet.front() != '3' && packet.front() != '6')) {
     close();
@@ -127,8 +135,10 @@ void EioWebSocket::close() {
 void EioWebSocket::finish() {
   closed_ = true;
   read_timer_.cancel();
+  upgrade_timer_.cancel();
   out_.clear();
   if (session_ && attached_) session_->transport_closed();
+  if (session_ && probed_ && !attached_) session_->probe_failed();  // the session goes on polling
   session_.reset();
 }
 

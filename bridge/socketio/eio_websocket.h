@@ -7,8 +7,9 @@
 //
 // Packets leave through a CoalescingStream (ws/coalescing_stream.h), framed
 // here, so a backlog leaves in few system calls. Reads are paced by
-// --max-read-rate; the session's own heartbeat watches for silence. Runs
-// on the connection's strand.
+// --max-read-rate. Once attached, the session's heartbeat watches for
+// silence; before, a socket that has not upgraded within kUpgradeTimeout
+// is closed. Runs on the connection's strand.
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -25,6 +26,8 @@ namespace bridge::socketio {
 
 class EioWebSocket final : public EioTransport, public std::enable_shared_from_this<EioWebSocket> {
  public:
+  static constexpr std::chrono::seconds kUpgradeTimeout{10};
+
   EioWebSocket(boost::beast::tcp_stream&& stream, BridgeContext& ctx);
 
   // `session`: the polling session to upgrade; null starts a new session
@@ -53,10 +56,12 @@ class EioWebSocket final : public EioTransport, public std::enable_shared_from_t
   boost::beast::websocket::stream<CoalescingStream> ws_;
   boost::beast::flat_buffer buffer_;
   boost::asio::steady_timer read_timer_;
+  boost::asio::steady_timer upgrade_timer_;
   ReadRate read_rate_;
   std::shared_ptr<EioSession> session_;
   Handshake handshake_;
   bool attached_ = false;  // the session's packets go here
+  bool probed_ = false;    // the client probed this socket for an upgrade
   std::deque<Out> out_;        // not yet taken by the stream
   bool waiting_room_ = false;  // the stream is full; it calls write_out() when not
   bool closed_ = false;

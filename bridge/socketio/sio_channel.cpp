@@ -4,12 +4,12 @@
 #include "codec/socketio_codec.h"
 #include "socketio/eio_session.h"
 #include "socketio/sio_socket.h"
-#include "ws/close_codes.h"
+#include "socket/close_codes.h"
 
 namespace bridge::socketio {
 
-SioChannel::SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since)
-    : socket_(socket), encoder_(channel) {
+SioChannel::SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering)
+    : socket_(socket), recovering_(recovering), encoder_(channel) {
   BridgeContext& ctx = socket.eio().context();
   delivery::Options options;
   options.channel = std::move(channel);
@@ -49,6 +49,15 @@ void SioChannel::stop() {
 
 std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
+bool SioChannel::admitted() {
+  if (socket_.admit_subject()) return true;
+  failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "this token's subject already has " +
+                          std::to_string(socket_.eio().context().per_subject.limit()) +
+                          " sockets open (the bridge's --max-sockets-per-subject); close one first"));
+  return false;
+}
+
 void SioChannel::answer_joins(std::int64_t version) {
   for (std::int64_t ack : join_acks_) {
     socket_.send(dialect::frame(codec::sio_ack(ack, codec::joined_json(delivery_->channel(), version))));
@@ -62,8 +71,8 @@ void SioChannel::joined(const api::ChannelInfo& info) {
 }
 
 void SioChannel::page(api::SyncState& state, bool continues) {
-  if (state.snapshot()) socket_.send(encoder_.reset(state.version()));
-  socket_.send(encoder_.page(state, continues));
+  if (state.snapshot()) socket_.deliver(encoder_.reset(state.version()));
+  socket_.deliver(encoder_.page(state, continues));
   if (!state.requested() && !continues && !live_) {
     live_ = true;
     answer_joins(state.version());
@@ -71,8 +80,8 @@ void SioChannel::page(api::SyncState& state, bool continues) {
 }
 
 void SioChannel::deliver(const Sequencer::Out& out) {
-  if (out.broadcast) return socket_.send(encoder_.broadcast(*out.broadcast));
-  socket_.acks().answer(out.ack.patch_id(), *encoder_.ack(out.ack));
+  if (out.broadcast) return socket_.deliver(encoder_.broadcast(*out.broadcast));
+  socket_.acks().answer(delivery_->channel(), out.ack.patch_id(), *encoder_.ack(out.ack));
 }
 
 void SioChannel::request_failed(const grpc::Status& status) {
@@ -84,17 +93,13 @@ void SioChannel::failed(const grpc::Status& status) {
   failed_ = true;
   const char* code = ending_for(status.error_code()).code;
   stop();
-  if (!live_ && !join_acks_.empty()) {
-    for (std::int64_t ack : join_acks_) {
-      socket_.send(dialect::frame(codec::sio_ack(ack, codec::failure_json(code, status.error_message()))));
-    }
-    join_acks_.clear();
-    return;
+  if (live_ || recovering_) return socket_.fail(status);
+  // A join the client asked for: it hears why, and the socket stays.
+  if (join_acks_.empty()) socket_.refuse(std::nullopt, code, status.error_message(), delivery_->channel());
+  for (std::int64_t ack : join_acks_) {
+    socket_.send(dialect::frame(codec::sio_ack(ack, codec::failure_json(code, status.error_message()))));
   }
-  // Live, or a recovery's rejoin: the client learns why, and the session
-  // ends so that it reconnects and resumes from its last offset.
-  socket_.send(encoder_.error(code, status.error_message()));
-  socket_.eio().end_after_flush("channel " + delivery_->channel() + " failed: " + status.error_message());
+  join_acks_.clear();
 }
 
 }  // namespace bridge::socketio

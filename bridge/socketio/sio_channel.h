@@ -3,11 +3,11 @@
 // channel's shared feed, and the Sink that turns what it sends into the
 // client's events (dialect/socketio_encoder.h) and acknowledgements.
 //
-// A join is answered once the client's history has been sent. A channel
-// that fails before that answers the join with the error and stops; one
-// that fails later ends the session, so the client reconnects and
-// recovers from its last offset. Lives as long as its session (calls in
-// flight refer to it). On the session's strand.
+// A join is answered once the client's history has been sent. A join that
+// fails answers with the error (or a sync:error when it had no ack) and
+// the channel stops; a channel that fails once live, or while recovering,
+// ends the session (SioSocket::fail). Lives as long as its session (calls
+// in flight refer to it). On the session's strand.
 
 #include <cstdint>
 #include <memory>
@@ -25,8 +25,9 @@ class SioSocket;
 
 class SioChannel final : private delivery::Sink {
  public:
-  // Joins from `since`, or from the head when there is none.
-  SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since);
+  // Joins from `since`, or from the head when there is none; `recovering`:
+  // for connection state recovery, not at the client's request.
+  SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering);
   ~SioChannel() override;
 
   // Subscribes to the feed; `ack`, when set, answers the join.
@@ -41,7 +42,7 @@ class SioChannel final : private delivery::Sink {
 
  private:
   std::size_t backlog() const override;
-  bool admitted() override { return true; }
+  bool admitted() override;
   void joined(const api::ChannelInfo& info) override;
   void page(api::SyncState& state, bool continues) override;
   void deliver(const Sequencer::Out& out) override;
@@ -52,6 +53,7 @@ class SioChannel final : private delivery::Sink {
   void answer_joins(std::int64_t version);
 
   SioSocket& socket_;
+  const bool recovering_;
   dialect::SocketIoEncoder encoder_;
   std::optional<delivery::Delivery> delivery_;
   std::optional<delivery::FeedLink> link_;

@@ -1,11 +1,11 @@
 #include "socketio/sio_socket.h"
 
 #include "auth/token_format.h"
+#include "codec/channel_name.h"
 #include "codec/socketio_codec.h"
-#include "http/channel_name.h"
+#include "socket/close_codes.h"
 #include "socketio/eio_session.h"
 #include "socketio/registry.h"
-#include "ws/close_codes.h"
 
 namespace bridge::socketio {
 
@@ -13,34 +13,10 @@ namespace bj = boost::json;
 
 namespace {
 
-const bj::string* string_at(const bj::object& j, std::string_view key) {
-  const bj::value* v = j.if_contains(key);
-  return v != nullptr && v->is_string() ? &v->get_string() : nullptr;
-}
-
-// The channel an event names: `channel`, or `userId` (the demo's rooms).
-std::optional<std::string> named_channel(const bj::object& args) {
-  for (const char* key : {"channel", "userId"}) {
-    if (const bj::value* v = args.if_contains(key); v != nullptr && v->is_string()) return std::string(v->get_string());
-  }
-  return std::nullopt;
-}
-
-// An optional non-negative integer field; false when present and not one.
-bool read_count(const bj::object& args, std::string_view key, std::optional<std::int64_t>* out) {
-  const bj::value* v = args.if_contains(key);
-  if (v == nullptr || v->is_null()) return true;
-  if (v->is_int64() && v->get_int64() >= 0) {
-    *out = v->get_int64();
-  } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
-    *out = static_cast<std::int64_t>(v->get_uint64());
-  } else if (v->is_double() && v->get_double() >= 0 && v->get_double() <= 9007199254740991.0 &&
-             v->get_double() == static_cast<double>(static_cast<std::int64_t>(v->get_double()))) {
-    *out = static_cast<std::int64_t>(v->get_double());
-  } else {
-    return false;
-  }
-  return true;
+// Codes reconnecting cannot fix: the client must change something first.
+bool terminal(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAUTHENTICATED || code == grpc::StatusCode::PERMISSION_DENIED ||
+         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::INVALID_ARGUMENT;
 }
 
 }  // namespace
@@ -49,40 +25,52 @@ SioSocket::SioSocket(EioSession& eio, Handshake handshake)
     : eio_(eio),
       handshake_(std::move(handshake)),
       authorization_(handshake_.authorization),
-      token_(eio.strand(), authorization_,
-             [this](const grpc::Status& status) {
-               send(dialect::frame(codec::sio_event(
-                   "sync:error", {codec::error_json(ending_for(status.error_code()).code, status.error_message())})));
-               eio_.end_after_flush(status.error_message());
-             }),
-      upstream_(*eio.context().stub, authorization_, post()),
+      token_(eio.strand(), authorization_, [this](const grpc::Status& status) { fail(status); }),
+      upstream_(*eio.context().stub, authorization_, eio.strand_post()),
       acks_([this](std::int64_t id, std::string answer) { send(dialect::frame(codec::sio_ack(id, answer))); }) {}
 
 SioSocket::~SioSocket() = default;
 
-delivery::Post SioSocket::post() {
-  return [&eio = eio_](std::function<void()> fn) { eio.run_on_strand(std::move(fn)); };
-}
+delivery::Post SioSocket::post() { return eio_.strand_post(); }
 
-void SioSocket::send(dialect::Frame frame) { eio_.send(std::move(frame)); }
+void SioSocket::send(dialect::Frame frame) { eio_.send(std::move(frame), true); }
+
+void SioSocket::deliver(dialect::Frame frame) { eio_.send(std::move(frame), false); }
 
 void SioSocket::refuse(std::optional<std::int64_t> ack, std::string_view code, std::string_view message,
                        std::string_view channel) {
+  eio_.context().stats.error_sent();
   if (ack) return send(dialect::frame(codec::sio_ack(*ack, codec::failure_json(code, message))));
   send(dialect::frame(codec::sio_event("sync:error", {codec::error_json(code, message, channel)})));
+}
+
+void SioSocket::fail(const grpc::Status& status) {
+  refuse(std::nullopt, ending_for(status.error_code()).code, status.error_message());
+  if (terminal(status.error_code())) send(dialect::frame("41"));  // DISCONNECT: no automatic reconnection
+  eio_.end_after_flush(status.error_message());
+}
+
+bool SioSocket::admit_subject() {
+  const std::string& subject = token_.subject();
+  if (subject_hold_ || subject.empty()) return true;
+  subject_hold_ = eio_.context().per_subject.take(subject);
+  return static_cast<bool>(subject_hold_);
 }
 
 void SioSocket::on_message(std::string_view data) {
   auto decoded = codec::decode_sio(data, eio_.context().limits.parse);
   if (auto* err = std::get_if<codec::Error>(&decoded)) {
-    eio_.context().stats.error_sent();
+    if (!connected_ && !data.empty() && data.front() == '0') {
+      return send(dialect::frame(codec::sio_connect_error("/", err->message, err->code)));
+    }
     return refuse(std::nullopt, err->code, err->message);
   }
-  auto& packet = std::get<codec::SioPacket>(decoded);
+  const auto& packet = std::get<codec::SioPacket>(decoded);
   if (packet.nsp != "/") {
     if (packet.type == codec::SioType::kConnect) {
       send(dialect::frame(codec::sio_connect_error(
-          packet.nsp, "only the default namespace \"/\" is served; connect to io(url) without a path", "invalid_namespace")));
+          packet.nsp, "only the default namespace \"/\" is served; connect to io(url) without a path",
+          "invalid_namespace")));
     }
     return;
   }
@@ -96,15 +84,12 @@ void SioSocket::on_message(std::string_view data) {
   }
 }
 
-void SioSocket::on_connect(codec::SioPacket& packet) {
+void SioSocket::on_connect(const codec::SioPacket& packet) {
   if (connected_ || stopped_) return;
-  const bj::object* auth = packet.data.is_object() ? &packet.data.get_object() : nullptr;
-  const auto refuse_connect = [this](std::string_view message, std::string_view code) {
-    send(dialect::frame(codec::sio_connect_error("/", message, code)));
-  };
+  const codec::ConnectAuth auth = codec::decode_connect_auth(packet.data);
   std::string token_error = handshake_.auth_error;
-  if (const bj::string* token = auth ? string_at(*auth, "token") : nullptr; token != nullptr) {
-    const auto bearer = syncd::auth::bearer_token(std::string_view(token->data(), token->size()));
+  if (auth.token) {
+    const auto bearer = syncd::auth::bearer_token(*auth.token);
     if (bearer.ok()) {
       authorization_ = syncd::auth::authorization_value(bearer.token);
       token_error.clear();
@@ -112,29 +97,22 @@ void SioSocket::on_connect(codec::SioPacket& packet) {
       token_error = bearer.error;
     }
   }
-  if (!token_error.empty()) return refuse_connect(token_error, "unauthenticated");
-  address_hold_ = eio_.context().per_address.take(handshake_.address);
-  if (!address_hold_) {
-    return refuse_connect("this address already has " + std::to_string(eio_.context().per_address.limit()) +
-                              " sockets open (the bridge's --max-sockets-per-address); close one first",
-                          "rate_limited");
+  if (!token_error.empty()) {
+    return send(dialect::frame(codec::sio_connect_error("/", token_error, "unauthenticated")));
   }
   connected_ = true;
   token_.start(eio_.shared_from_this());
   // Recovery: the pid comes back, and the channel resumes after the offset.
-  const bj::string* pid = auth ? string_at(*auth, "pid") : nullptr;
-  const bj::string* offset = auth ? string_at(*auth, "offset") : nullptr;
   std::string channel;
   std::int64_t version = 0;
-  const bool recover = pid != nullptr && !pid->empty() && pid->size() <= 64 && offset != nullptr &&
-                       dialect::SocketIoEncoder::parse_offset(std::string_view(offset->data(), offset->size()),
-                                                              &channel, &version) &&
+  const bool recover = !auth.pid.empty() && dialect::SocketIoEncoder::parse_offset(auth.offset, &channel, &version) &&
                        valid_channel(channel);
-  send(dialect::frame(codec::sio_connected(eio_.sid(), recover ? std::string(*pid) : random_id())));
-  if (recover) open_channel(channel, version, std::nullopt);
+  // The socket's id is not the Engine.IO sid: that one authorizes requests on the session.
+  send(dialect::frame(codec::sio_connected(random_id(), recover ? auth.pid : random_id())));
+  if (recover) open_channel(channel, version, std::nullopt, true);
 }
 
-void SioSocket::on_event(codec::SioPacket& packet) {
+void SioSocket::on_event(const codec::SioPacket& packet) {
   const bj::array& args = packet.data.get_array();
   const bj::string& name = args.front().get_string();
   static const bj::value kNull;
@@ -148,41 +126,35 @@ void SioSocket::on_event(codec::SioPacket& packet) {
 }
 
 void SioSocket::join(const bj::value& args, std::optional<std::int64_t> ack) {
-  const auto channel = args.is_object() ? named_channel(args.get_object()) : std::nullopt;
-  if (!channel || !valid_channel(*channel)) {
-    return refuse(ack, "invalid_message",
-                  "sync:join takes {channel} or {userId}: 1-128 characters of [A-Za-z0-9._:-], and an optional since");
-  }
-  std::optional<std::int64_t> since;
-  if (!read_count(args.get_object(), "since", &since)) {
-    return refuse(ack, "invalid_message", "since must be a version: 0, 1, 2, ...");
-  }
-  if (auto it = channels_.find(*channel); it != channels_.end() && it->second->usable()) {
+  auto decoded = codec::decode_join(args);
+  if (auto* err = std::get_if<codec::Error>(&decoded)) return refuse(ack, err->code, err->message);
+  const auto& request = std::get<codec::JoinRequest>(decoded);
+  if (auto it = channels_.find(request.channel); it != channels_.end() && it->second->usable()) {
     return it->second->rejoin(ack);
   }
-  if (channels_.size() >= kMaxChannels) {
-    return refuse(ack, "rate_limited", "a socket joins at most " + std::to_string(kMaxChannels) + " channels");
+  if (channels_.size() >= kMaxChannels || failed_.size() >= kMaxChannels) {
+    return refuse(ack, "rate_limited",
+                  "a socket joins at most " + std::to_string(kMaxChannels) + " channels; reconnect to start over");
   }
-  open_channel(*channel, since, ack);
+  open_channel(request.channel, request.since, ack, false);
 }
 
-SioChannel& SioSocket::open_channel(const std::string& name, std::optional<std::int64_t> since,
-                                    std::optional<std::int64_t> ack) {
+void SioSocket::open_channel(const std::string& name, std::optional<std::int64_t> since,
+                             std::optional<std::int64_t> ack, bool recovering) {
   auto& slot = channels_[name];
   if (slot) failed_.push_back(std::move(slot));  // a failed join of the same channel
-  slot = std::make_unique<SioChannel>(*this, name, since);
+  slot = std::make_unique<SioChannel>(*this, name, since, recovering);
   slot->start(ack);
-  return *slot;
 }
 
 SioChannel* SioSocket::channel_for(const std::optional<std::string>& named, std::string* error) {
   SioChannel* found = nullptr;
   if (named) {
     auto it = channels_.find(*named);
-    if (it != channels_.end() && it->second->usable()) found = it->second.get();
+    if (it != channels_.end() && it->second->live()) found = it->second.get();
   } else {
     for (auto& [name, channel] : channels_) {
-      if (!channel->usable()) continue;  // a refused join
+      if (!channel->live()) continue;  // joining, or refused
       if (found != nullptr) {
         *error = "this socket has joined several channels: name the change's channel";
         return nullptr;
@@ -190,7 +162,7 @@ SioChannel* SioSocket::channel_for(const std::optional<std::string>& named, std:
       found = channel.get();
     }
   }
-  if (found == nullptr) *error = "sync:join the channel before sending changes to it";
+  if (found == nullptr) *error = "sync:join the channel, and wait for its answer, before sending changes to it";
   return found;
 }
 
@@ -200,11 +172,11 @@ void SioSocket::change(const bj::value& payload, std::optional<std::int64_t> ack
   if (batch && size > kMaxBatch) {
     return refuse(ack, "too_large", "one sync:change carries at most " + std::to_string(kMaxBatch) + " changes");
   }
-  const std::uint64_t event = acks_.open(ack, batch, size);
+  // With no ack id, nothing is collected: refusals go out as sync:error.
+  const std::uint64_t event = ack ? acks_.open(*ack, batch, size) : 0;
   for (std::size_t i = 0; i < size; ++i) {
     const bj::value& one = batch ? payload.get_array()[i] : payload;
     std::string id;
-    // Refused here: in the event's ack, or as a sync:error when it has none.
     const auto refuse_change = [&](std::string_view code, std::string_view message) {
       if (!ack) return refuse(std::nullopt, code, message);
       acks_.answer_at(event, i, codec::failure_json(code, message, id));
@@ -225,7 +197,7 @@ void SioSocket::change(const bj::value& payload, std::optional<std::int64_t> ack
       refuse_change("rate_limited", "too many changes unanswered; wait for their acks");
       continue;
     }
-    acks_.expect(event, i, id);
+    if (ack) acks_.expect(event, i, channel->delivery().channel(), id);
     if (auto* big = std::get_if<codec::OversizePatch>(&change.patch)) {
       channel->delivery().reject_too_large(big->id, "at least " + std::to_string(big->bytes));
     } else {
@@ -234,21 +206,24 @@ void SioSocket::change(const bj::value& payload, std::optional<std::int64_t> ack
   }
 }
 
+// One at a time: a page may be a thousand changes, and the client reads
+// them before it asks for the next.
 void SioSocket::get_changes(const bj::value& args, std::optional<std::int64_t> ack) {
-  const auto channel = args.is_object() ? named_channel(args.get_object()) : std::nullopt;
-  std::optional<std::int64_t> since, limit;
-  if (!channel || !valid_channel(*channel) || !read_count(args.get_object(), "since", &since) ||
-      !read_count(args.get_object(), "limit", &limit) || limit.value_or(1) < 1 || limit.value_or(1) > 1000) {
-    return refuse(ack, "invalid_message",
-                  "sync:get_changes takes {channel} or {userId}, since (a version) and an optional limit (1-1000)");
-  }
+  auto decoded = codec::decode_get_changes(args);
+  if (auto* err = std::get_if<codec::Error>(&decoded)) return refuse(ack, err->code, err->message);
   if (!ack) return;  // nobody to answer
+  if (reading_changes_) {
+    return refuse(ack, "rate_limited", "one sync:get_changes at a time; wait for its answer");
+  }
+  const auto& request = std::get<codec::ChangesRequest>(decoded);
   api::GetChangesRequest req;
-  req.set_channel(*channel);
-  req.set_from_version(since.value_or(0));
-  req.set_limit(static_cast<int>(limit.value_or(0)));
-  upstream_.get_changes(std::move(req), [this, id = *ack, name = *channel](const grpc::Status& status,
-                                                                           api::GetChangesResponse&& page) {
+  req.set_channel(request.channel);
+  req.set_from_version(request.since);
+  req.set_limit(request.limit);
+  reading_changes_ = true;
+  upstream_.get_changes(std::move(req), [this, id = *ack, name = request.channel](const grpc::Status& status,
+                                                                                 api::GetChangesResponse&& page) {
+    reading_changes_ = false;
     if (stopped_) return;
     if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
       return refuse(id, "compacted",
@@ -275,7 +250,7 @@ void SioSocket::stop() {
   token_.cancel();
   for (auto& [name, channel] : channels_) channel->stop();
   for (auto& channel : failed_) channel->stop();
-  address_hold_ = {};
+  subject_hold_ = {};
 }
 
 }  // namespace bridge::socketio

@@ -11,7 +11,10 @@
 // Recovery keeps no state in the bridge: the offset names a channel and a
 // version, so any bridge can resume the client there, and the pid the
 // client presents is given back, which is what makes socket.io-client
-// report `recovered`.
+// report `recovered`. A failure the client cannot fix by reconnecting (a
+// token refused or expired, a channel forbidden or deleted) ends with a
+// Socket.IO DISCONNECT, after which socket.io-client does not reconnect by
+// itself; others end the session, and the client reconnects and recovers.
 //
 // On the session's strand.
 
@@ -25,11 +28,11 @@
 
 #include "auth/keyed_cap.h"
 #include "codec/engineio.h"
+#include "socket/socket_upstream.h"
+#include "socket/token_watch.h"
 #include "socketio/ack_collector.h"
 #include "socketio/handshake.h"
 #include "socketio/sio_channel.h"
-#include "ws/socket_upstream.h"
-#include "ws/token_watch.h"
 
 namespace bridge::socketio {
 
@@ -37,7 +40,7 @@ class EioSession;
 
 class SioSocket {
  public:
-  // Channels one socket may join.
+  // Channels one socket may join, and joins that may fail, before it must reconnect.
   static constexpr std::size_t kMaxChannels = 16;
   // Changes one sync:change event may carry.
   static constexpr std::size_t kMaxBatch = 1000;
@@ -55,32 +58,38 @@ class SioSocket {
   AckCollector& acks() { return acks_; }
   delivery::Upstream& upstream() { return upstream_; }
   delivery::Post post();
+  // An answer to the client's own packets, and a frame of delivery's (see EioSession::send).
   void send(dialect::Frame frame);
-  // Answers event `ack` with `payload`, or sends it as a sync:error event when there is no ack.
+  void deliver(dialect::Frame frame);
+  // Answers event `ack` with {success: false, error}, or sends a sync:error event when there is no ack.
   void refuse(std::optional<std::int64_t> ack, std::string_view code, std::string_view message,
               std::string_view channel = {});
+  // --max-sockets-per-subject, counted once syncd has accepted the token.
+  bool admit_subject();
+  // Ends the session for `status`: with a DISCONNECT when reconnecting cannot help.
+  void fail(const grpc::Status& status);
 
  private:
-  void on_connect(codec::SioPacket& packet);
-  void on_event(codec::SioPacket& packet);
+  void on_connect(const codec::SioPacket& packet);
+  void on_event(const codec::SioPacket& packet);
   void join(const boost::json::value& args, std::optional<std::int64_t> ack);
   void change(const boost::json::value& payload, std::optional<std::int64_t> ack);
   void get_changes(const boost::json::value& args, std::optional<std::int64_t> ack);
-  // Opens a channel (not yet joined) from `since`.
-  SioChannel& open_channel(const std::string& name, std::optional<std::int64_t> since,
-                           std::optional<std::int64_t> ack);
-  // The channel a change goes to: its own, else the socket's only one.
+  void open_channel(const std::string& name, std::optional<std::int64_t> since, std::optional<std::int64_t> ack,
+                    bool recovering);
+  // The live channel a change goes to: its own, else the socket's only one.
   SioChannel* channel_for(const std::optional<std::string>& named, std::string* error);
 
   EioSession& eio_;
-  Handshake handshake_;
+  Handshake handshake_;        // holds the address's place while the session lives
   std::string authorization_;  // the socket's token, as "Bearer <jwt>"; empty: none
   TokenWatch token_;
   SocketUpstream upstream_;
   AckCollector acks_;
-  syncd::auth::KeyedCap::Hold address_hold_;
+  syncd::auth::KeyedCap::Hold subject_hold_;
   bool connected_ = false;
   bool stopped_ = false;
+  bool reading_changes_ = false;  // a sync:get_changes is running
   std::map<std::string, std::unique_ptr<SioChannel>> channels_;
   // Channels whose join failed: kept (calls may still refer to them) until the socket ends.
   std::vector<std::unique_ptr<SioChannel>> failed_;

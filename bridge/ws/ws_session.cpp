@@ -6,7 +6,8 @@
 
 #include "dialect/crdt_dialect.h"
 #include "dialect/json_dialect.h"
-#include "ws/close_codes.h"
+#include "socket/close_codes.h"
+#include "socket/strand_post.h"
 #include "ws/append_text.h"
 
 namespace bridge {
@@ -21,16 +22,11 @@ WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
       idle_timer_(ws_.get_executor()),
       read_timer_(ws_.get_executor()),
       read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost),
-      token_(ws_.get_executor(), params_.authorization, [this](const grpc::Status& status) { end_with(status); }),
-      upstream_(*ctx.stub, params_.authorization, [this](std::function<void()> fn) { post(std::move(fn)); }) {}
+      token_(ws_.get_executor(), params_.authorization, [this](const grpc::Status& status) { end_with(status); }) {}
 
 WsSession::~WsSession() = default;
 
-void WsSession::post(std::function<void()> fn) {
-  auto self = weak_from_this().lock();
-  if (!self) return;  // the socket is gone: nothing waits for this
-  net::post(ws_.get_executor(), [self = std::move(self), fn = std::move(fn)] { fn(); });
-}
+delivery::Post WsSession::strand_post() { return bridge::strand_post(weak_from_this(), ws_.get_executor()); }
 
 void WsSession::run(beast::http::request<beast::http::string_body> req, SocketParams params) {
   params_ = std::move(params);
@@ -46,8 +42,9 @@ void WsSession::run(beast::http::request<beast::http::string_body> req, SocketPa
   options.snapshots = dialect_->snapshots();
   options.queue_limit = ctx_.limits.queue_messages;
   options.max_patch_bytes = ctx_.limits.parse.max_patch_bytes;
-  delivery_.emplace(std::move(options), upstream_, static_cast<delivery::Sink&>(*this));
-  link_.emplace(*delivery_, [this](std::function<void()> fn) { post(std::move(fn)); });
+  upstream_.emplace(*ctx_.stub, params_.authorization, strand_post());
+  delivery_.emplace(std::move(options), *upstream_, static_cast<delivery::Sink&>(*this));
+  link_.emplace(*delivery_, strand_post());
 
   beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
   // Beast's own idle timeout does not count pings as life; watch_idle() does.
@@ -208,8 +205,7 @@ void WsSession::handle_frame(std::string_view text) {
   } else if (auto* sync = std::get_if<api::SyncRequest>(&msg)) {
     delivery_->sync_request(sync->from_version(), sync->limit());
   } else if (auto* r = std::get_if<api::Refresh>(&msg)) {
-    token_.refresh(r->token(), params_.channel, *ctx_.stub, [this](std::function<void()> fn) { post(std::move(fn)); },
-                   shared_from_this());
+    token_.refresh(r->token(), params_.channel, *ctx_.stub, strand_post(), shared_from_this());
   }
   // A heartbeat: the read itself counted as life.
 }
@@ -254,9 +250,9 @@ void WsSession::write_queue() {
       // enqueued (a history page, say), which has yet to settle the state
       // these steps depend on.
       drain_posted_ = true;
-      post([this] {
-        drain_posted_ = false;
-        on_drained();
+      net::post(ws_.get_executor(), [self = shared_from_this()] {
+        self->drain_posted_ = false;
+        self->on_drained();
       });
     }
   }
@@ -290,7 +286,7 @@ void WsSession::end_with(const grpc::Status& status) {
 }
 
 void WsSession::close(websocket::close_code code, std::string reason) {
-  post([this, code, reason = std::move(reason)] { begin_close(code, reason); });
+  strand_post()([this, code, reason = std::move(reason)] { begin_close(code, reason); });
 }
 
 void WsSession::begin_close(websocket::close_code code, std::string reason) {

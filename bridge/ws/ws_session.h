@@ -5,7 +5,7 @@
 // its frames read and are written is its dialect's (dialect/dialect.h).
 //
 // The socket makes unary calls to syncd with its own token
-// (ws/socket_upstream.h) and reads its channel from the channel's shared
+// (socket/socket_upstream.h) and reads its channel from the channel's shared
 // feed (upstream/feed.h). Reading from the client pauses while its patches
 // wait to be pushed, while it does not read its frames, or while it sends
 // faster than --max-read-rate: a flood waits in TCP, not in memory.
@@ -28,8 +28,8 @@
 #include "ws/coalescing_stream.h"
 #include "ws/read_rate.h"
 #include "ws/context.h"
-#include "ws/socket_upstream.h"
-#include "ws/token_watch.h"
+#include "socket/socket_upstream.h"
+#include "socket/token_watch.h"
 
 namespace bridge {
 
@@ -67,8 +67,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void failed(const grpc::Status& status) override { end_with(status); }
   void outbox_room() override;
 
-  // Runs `fn` on the strand, keeping the socket alive (delivery::Post).
-  void post(std::function<void()> fn);
+  // Runs a function on the strand, keeping the socket alive until it has
+  // run, or drops it once the socket is gone. Holds no reference to the
+  // socket: gRPC threads call it after the socket may have been destroyed.
+  delivery::Post strand_post();
   // A reason to refuse the socket before it joins, sent with `close`; false when there is none.
   bool refused();
 
@@ -104,7 +106,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
 
   // The channel side, set up in run().
   std::unique_ptr<dialect::Dialect> dialect_;
-  SocketUpstream upstream_;
+  std::optional<SocketUpstream> upstream_;
   std::optional<delivery::Delivery> delivery_;
   std::optional<delivery::FeedLink> link_;
   std::unique_ptr<upstream::Subscription> feed_;

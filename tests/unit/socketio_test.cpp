@@ -167,29 +167,31 @@ TEST(SocketIoAcks, ABatchIsAnsweredOnceInOrderWhateverOrderAnswersArriveIn) {
     sent.push_back(std::to_string(id) + ":" + answer);
   });
   const auto e = acks.open(5, true, 3);
-  acks.expect(e, 0, "a");
+  acks.expect(e, 0, "ch", "a");
   acks.answer_at(e, 1, "\"refused\"");
-  acks.expect(e, 2, "c");
-  acks.answer("c", "\"C\"");
+  acks.expect(e, 2, "ch", "c");
+  acks.answer("ch", "c", "\"C\"");
   EXPECT_TRUE(sent.empty());
-  acks.answer("a", "\"A\"");
+  acks.answer("ch", "a", "\"A\"");
   EXPECT_EQ(sent, (std::vector<std::string>{"5:[\"A\",\"refused\",\"C\"]"}));
 }
 
-TEST(SocketIoAcks, ResentIdsAnswerTheirEventsInOrderAndEventsWithoutAckIdSendNothing) {
+TEST(SocketIoAcks, AnswersGoToTheirChannelsEventsAndResentIdsInOrder) {
   std::vector<std::string> sent;
   socketio::AckCollector acks([&](std::int64_t id, std::string answer) {
     sent.push_back(std::to_string(id) + ":" + answer);
   });
-  const auto silent = acks.open(std::nullopt, false, 1);
-  acks.expect(silent, 0, "x");
   const auto first = acks.open(1, false, 1);
-  acks.expect(first, 0, "x");
-  acks.answer("x", "\"one\"");
-  acks.answer("x", "\"two\"");
-  EXPECT_EQ(sent, (std::vector<std::string>{"1:\"two\""}));
-  acks.open(2, true, 0);  // an empty batch: answered at once
-  EXPECT_EQ(sent.back(), "2:[]");
+  acks.expect(first, 0, "ch", "x");
+  const auto resent = acks.open(2, false, 1);
+  acks.expect(resent, 0, "ch", "x");
+  acks.answer("other", "x", "\"elsewhere\"");  // another channel's x: not these
+  EXPECT_TRUE(sent.empty());
+  acks.answer("ch", "x", "\"one\"");
+  acks.answer("ch", "x", "\"two\"");
+  EXPECT_EQ(sent, (std::vector<std::string>{"1:\"one\"", "2:\"two\""}));
+  acks.open(3, true, 0);  // an empty batch: answered at once
+  EXPECT_EQ(sent.back(), "3:[]");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "ws/close_codes.h"
+#include "socket/close_codes.h"
 
 namespace bridge {
 

@@ -1,4 +1,4 @@
-#include "ws/socket_upstream.h"
+#include "socket/socket_upstream.h"
 
 #include <memory>
 

@@ -1,4 +1,4 @@
-#include "ws/token_watch.h"
+#include "socket/token_watch.h"
 
 #include <algorithm>
 
