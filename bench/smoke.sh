@@ -10,12 +10,14 @@ url="${SYNC_TEST_DATABASE_URL%/*}/$name"
 log="$(mktemp)"
 bridge_log="$(mktemp)"
 relay_log="$(mktemp)"
+sio_log="$(mktemp)"
 cleanup() {
   [ -n "${relay_pid:-}" ] && kill -TERM "$relay_pid" 2>/dev/null && { wait "$relay_pid" 2>/dev/null || true; }
+  [ -n "${sio_pid:-}" ] && kill -TERM "$sio_pid" 2>/dev/null && { wait "$sio_pid" 2>/dev/null || true; }
   [ -n "${bridge_pid:-}" ] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1
-  rm -f "$log" "$bridge_log" "$relay_log"
+  rm -f "$log" "$bridge_log" "$relay_log" "$sio_log"
 }
 trap cleanup EXIT
 
@@ -48,10 +50,18 @@ bridge_pid=$!
 bridge_port="$(port_from "$bridge_log" "listening on port")"
 "$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 "$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$bridge_port"
+"$SYNCBENCH_BIN" idle --smoke --socketio --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
+"$SYNCBENCH_BIN" fanout --smoke --socketio --bridge "127.0.0.1:$bridge_port"
 
 # The fan-out baseline: the Node relay under the same load.
 node "$(dirname "$0")/node-relay/relay.mjs" --port 0 >"$relay_log" 2>&1 &
 relay_pid=$!
 relay_port="$(port_from "$relay_log" "listening on port")"
 "$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$relay_port"
+
+# The Socket.IO baseline: the socket.io server (npm) relaying the same events.
+node "$(dirname "$0")/socketio-relay/relay.mjs" --port 0 >"$sio_log" 2>&1 &
+sio_pid=$!
+sio_port="$(port_from "$sio_log" "listening on port")"
+"$SYNCBENCH_BIN" fanout --smoke --socketio --bridge "127.0.0.1:$sio_port"
 echo "1 passed, 0 failed"

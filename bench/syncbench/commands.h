@@ -41,6 +41,7 @@ struct IdleOptions {
   int connections = 10000;
   int channels = 100;
   int settle_ms = 3000;
+  bool socketio = false;  // Socket.IO sockets (each joins a channel) instead of /sync WebSockets
   bool json = false;
 };
 int idle(const IdleOptions& o);

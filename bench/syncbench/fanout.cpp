@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "report.h"
+#include "socketio.h"
 #include "ws_conn.h"
 
 namespace syncbench {
@@ -39,25 +40,6 @@ std::int64_t int_after(std::string_view frame, std::string_view key) {
   const char* first = frame.data() + at + key.size();
   std::from_chars(first, frame.data() + frame.size(), v);
   return v;
-}
-
-// A Socket.IO connection's way to its channel after the open packet: "40"
-// connects the namespace, then sync:join (ack id 0). Answers the server's
-// pings. True when `frame` was one of these (the caller ignores it).
-bool socketio_control(WsConn& conn, std::string_view frame, const std::string& channel,
-                      const std::function<void(bool)>& ready) {
-  if (frame == "2") {
-    conn.send("3");
-  } else if (frame.substr(0, 3) == "40{") {
-    conn.send(R"(420["sync:join",{"channel":")" + channel + "\"}]");
-  } else if (frame.substr(0, 3) == "430") {
-    ready(frame.find("\"success\":true") != std::string_view::npos);
-  } else if (frame.substr(0, 2) == "44") {
-    ready(false);
-  } else {
-    return false;
-  }
-  return true;
 }
 
 // Touched only on its connection's strand while the run is on.
@@ -144,7 +126,7 @@ int fanout(const FanoutOptions& o) {
   const std::string run_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   const std::string channel = o.channel_prefix + run_id;
   const std::string target =
-      o.socketio ? "/socket.io/?EIO=4&transport=websocket" : "/sync?since=head&channel=" + channel;
+      o.socketio ? std::string(kSocketIoTarget) : "/sync?since=head&channel=" + channel;
 
   // Phase 1: open every connection, in waves, on one thread.
   std::vector<std::unique_ptr<Reader>> readers;

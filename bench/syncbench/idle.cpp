@@ -1,6 +1,7 @@
-// syncbench idle: opens N WebSocket connections through sync-bridge, lets
-// them sit, and reports how much the bridge's resident memory grew per
-// connection; then opens N gRPC Sessions straight to syncd and reports the
+// syncbench idle: opens N WebSocket connections through sync-bridge (the
+// JSON protocol, or with --socketio Socket.IO sockets that each joined a
+// channel), lets them sit, and reports how much the bridge's resident
+// memory grew per connection; then opens N gRPC Sessions straight to syncd and reports the
 // same for syncd. (The bridge's sockets share one Watch per channel, so
 // they cost syncd almost nothing: the sessions are measured directly.)
 
@@ -17,6 +18,7 @@
 #include "api/grpc.h"
 #include "commands.h"
 #include "report.h"
+#include "socketio.h"
 #include "ws_conn.h"
 
 namespace syncbench {
@@ -117,20 +119,31 @@ int idle(const IdleOptions& o) {
               << o.syncd_pid << " (both must run on this machine)\n";
     return 2;
   }
-  std::vector<std::shared_ptr<WsConn>> conns;
+  std::vector<std::shared_ptr<WsConn>> conns(o.connections);
   int ready = 0, failed = 0, started = 0;
   // Open in waves, so the bridge's accept queue is not the thing measured.
   std::function<void()> open_more = [&] {
     for (int k = 0; k < 200 && started < o.connections; ++k, ++started) {
-      auto c = std::make_shared<WsConn>(ioc, o.bridge_host,
-                                        "/sync?since=head&channel=idle-" + std::to_string(started % o.channels),
-                                        [&](bool ok) {
-                                          ok ? ++ready : ++failed;
-                                          if (ready + failed == started) open_more();
-                                          if (ready + failed == o.connections) ioc.stop();
-                                        });
-      conns.push_back(c);
-      c->start(ep);
+      const std::string channel = "idle-" + std::to_string(started % o.channels);
+      auto done = [&](bool ok) {
+        ok ? ++ready : ++failed;
+        if (ready + failed == started) open_more();
+        if (ready + failed == o.connections) ioc.stop();
+      };
+      auto& slot = conns[started];
+      if (o.socketio) {
+        // Ready once joined: the open packet first, then "40", then the join.
+        slot = std::make_shared<WsConn>(
+            ioc, o.bridge_host, kSocketIoTarget,
+            [&slot, done](bool ok) {
+              if (!ok) return done(false);
+              slot->send("40");
+            },
+            [&slot, channel, done](std::string_view frame) { socketio_control(*slot, frame, channel, done); });
+      } else {
+        slot = std::make_shared<WsConn>(ioc, o.bridge_host, "/sync?since=head&channel=" + channel, done);
+      }
+      slot->start(ep);
     }
   };
   open_more();
@@ -140,7 +153,9 @@ int idle(const IdleOptions& o) {
   ioc.run_for(std::chrono::milliseconds(o.settle_ms));
   const long bridge1 = rss_kib(o.bridge_pid), syncd1 = rss_kib(o.syncd_pid);
   const double per_ws = ready ? (bridge1 - bridge0) * 1024.0 / ready : 0;
-  for (auto& c : conns) c->close();
+  for (auto& c : conns) {
+    if (c) c->close();
+  }
   ioc.restart();
   ioc.run_for(std::chrono::milliseconds(500));
   const auto [session_kib, sessions_open] = idle_sessions(o);
@@ -153,7 +168,8 @@ int idle(const IdleOptions& o) {
       {"syncd_rss_kib_growth_with_sessions", session_kib},
       {"bytes_per_websocket_in_bridge", std::round(per_ws)},
       {"bytes_per_session_in_syncd", std::round(per_session)},
-      {"parameters", {{"connections", o.connections}, {"channels", o.channels}, {"settle_ms", o.settle_ms}}},
+      {"parameters", {{"connections", o.connections}, {"channels", o.channels}, {"settle_ms", o.settle_ms},
+                      {"protocol", o.socketio ? "socketio" : "json"}}},
       {"machine", machine()}};
   if (o.json) {
     std::cout << out.dump() << std::endl;

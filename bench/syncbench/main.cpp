@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
         "connections", po::value(&o.connections)->default_value(o.connections), "idle WebSockets")(
         "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
         "settle-ms", po::value(&o.settle_ms)->default_value(o.settle_ms), "wait before measuring")(
+        "socketio", po::bool_switch(&o.socketio), "Socket.IO sockets (sync:join each) instead of /sync WebSockets")(
         "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
     if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
     const auto colon = bridge.rfind(':');

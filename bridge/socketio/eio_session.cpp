@@ -35,7 +35,7 @@ std::string EioSession::open_packet(bool upgrades) const {
   return codec::eio_open(sid_, upgrades, kPingIntervalMs, kPingTimeoutMs, ctx_.limits.max_frame_bytes);
 }
 
-delivery::Post EioSession::strand_post() { return bridge::strand_post(weak_from_this(), strand_); }
+delivery::Post EioSession::strand_post() { return bridge::strand_post(weak_from_this()); }
 
 void EioSession::start(std::shared_ptr<EioTransport> ws) {
   // Here, not in the constructor: the Socket.IO layer's calls hold weak

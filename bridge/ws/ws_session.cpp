@@ -26,7 +26,7 @@ WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
 
 WsSession::~WsSession() = default;
 
-delivery::Post WsSession::strand_post() { return bridge::strand_post(weak_from_this(), ws_.get_executor()); }
+delivery::Post WsSession::strand_post() { return bridge::strand_post(weak_from_this()); }
 
 void WsSession::run(beast::http::request<beast::http::string_body> req, SocketParams params) {
   params_ = std::move(params);

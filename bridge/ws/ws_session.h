@@ -53,6 +53,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   void run(boost::beast::http::request<boost::beast::http::string_body> req, SocketParams params);
   // Thread-safe: sends a close frame once queued frames are written.
   void close(boost::beast::websocket::close_code code, std::string reason);
+  // The socket's strand.
+  auto strand() { return ws_.get_executor(); }
 
  private:
   using Frame = dialect::Frame;
