@@ -223,6 +223,11 @@ void HttpSession::readiness() {
 }
 
 void HttpSession::respond(http::status status, std::string content_type, std::string body) {
+  if (polling_) {
+    polling_ = false;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // the wait for the client closing the poll's connection
+  }
   auto res = std::make_shared<http::response<http::string_body>>(status, req_.version());
   res->set(http::field::server, "sync-bridge");
   res->set(http::field::content_type, content_type);

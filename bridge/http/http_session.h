@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <functional>
 #include <optional>
 
 #include "ws/context.h"
@@ -25,6 +26,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // /socket.io/: Engine.IO long-polling and WebSocket (http/socketio_route.cpp).
   void socketio();
+  // While a long poll waits for packets: a client that closes the
+  // connection meanwhile ends its session, as engine.io does.
+  void watch_poll(std::function<void()> closed);
   void respond(boost::beast::http::status status, std::string content_type, std::string body);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void readiness();
@@ -35,6 +39,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   boost::beast::http::request<boost::beast::http::string_body> req_;
   std::shared_ptr<void> res_;  // the response being written
+  bool polling_ = false;       // a long poll waits for its answer
   BridgeContext& ctx_;
 };
 

@@ -76,9 +76,26 @@ void HttpSession::socketio() {
     });
   };
   stream_.expires_never();
-  if (req_.method() == http::verb::get) return session->poll(std::move(answer));
+  if (req_.method() == http::verb::get) {
+    session->poll(std::move(answer));
+    return watch_poll([weak = std::weak_ptr<socketio::EioSession>(session)] {
+      if (auto s = weak.lock()) s->close("the client closed its poll's connection");
+    });
+  }
   if (req_.method() == http::verb::post) return session->post_body(std::move(req_.body()), std::move(answer));
   respond(http::status::method_not_allowed, "text/plain", "GET or POST\n");
+}
+
+void HttpSession::watch_poll(std::function<void()> closed) {
+  polling_ = true;
+  stream_.socket().async_wait(net::ip::tcp::socket::wait_read,
+                              [self = shared_from_this(), closed = std::move(closed)](beast::error_code ec) {
+                                if (ec || !self->polling_) return;  // answered meanwhile
+                                // Readable while a poll waits: the client closed the
+                                // connection (a client sends nothing else on it).
+                                self->polling_ = false;
+                                closed();
+                              });
 }
 
 }  // namespace bridge

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -708,6 +709,58 @@ test('malformed Engine.IO packets close that connection only', async () => {
   assert.equal(bystander.socket.connected, true);
   assert.deepEqual(bystander.disconnects, []);
   good.close();
+});
+
+// One plain HTTP request to the bridge on a connection of its own.
+function http(method, path, body = null, onRequest = () => {}) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: bridge.port, method, path, agent: false,
+      headers: body === null ? {} : { 'content-type': 'text/plain;charset=UTF-8' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    onRequest(req);
+    req.end(body ?? undefined);
+  });
+}
+
+test('a polling client that drops its waiting GET ends its session at once; one that keeps it open keeps its session', async () => {
+  const open = async () => {
+    const hs = await http('GET', '/socket.io/?EIO=4&transport=polling');
+    assert.equal(hs.status, 200, hs.text);
+    return JSON.parse(hs.text.slice(1)).sid;
+  };
+  const post = (sid, body) => http('POST', `/socket.io/?EIO=4&transport=polling&sid=${sid}`, body);
+  const [dropped, kept] = [await open(), await open()];
+  // Each connects the namespace, so its next poll has the CONNECT answer
+  // to take; then a second poll waits, with nothing to send.
+  for (const sid of [dropped, kept]) {
+    assert.equal((await post(sid, '40')).status, 200);
+    assert.match((await http('GET', `/socket.io/?EIO=4&transport=polling&sid=${sid}`)).text, /^40\{/);
+  }
+  // Closed once the request is out: the bridge reads it, whole, before the
+  // end of the stream, so the poll waits and then sees the close.
+  const aborted = http('GET', `/socket.io/?EIO=4&transport=polling&sid=${dropped}`, null, (req) => {
+    req.on('finish', () => req.destroy());
+  }).catch((e) => e);
+  const held = http('GET', `/socket.io/?EIO=4&transport=polling&sid=${kept}`);
+  await aborted;
+  // Well before the heartbeat (45 s) would end it, its sid is gone.
+  const deadline = Date.now() + 5000;
+  let answer;
+  while ((answer = await post(dropped, '3')).status !== 400) {
+    assert.ok(Date.now() < deadline, `the dropped session still answers: ${answer.status} ${answer.text}`);
+    await sleep(50);
+  }
+  assert.match(answer.text, /Session ID unknown/);
+  const still = await post(kept, '3');
+  assert.equal(still.status, 200, 'the other session is untouched');
+  assert.equal(still.text, 'ok');
+  assert.equal((await post(kept, '1')).status, 200);  // close it: its poll is answered
+  assert.equal((await held).status, 200);
 });
 
 test('tokens: in CONNECT auth, a header or ?token=; malformed ones are a connect_error, refused ones a failed join', async () => {

@@ -10,14 +10,13 @@
 #include <deque>
 #include <functional>
 
+#include "patches.h"
+
 namespace bridge::delivery {
 namespace {
 
 api::Patch patch(std::int64_t version, const std::string& id) {
-  api::Patch p;
-  p.set_id(id);
-  p.set_op("create_node");
-  p.set_node_id("n" + id);
+  api::Patch p = syncd::testing::create_node(id, "n" + id);
   p.set_server_version(version);
   return p;
 }
