@@ -36,6 +36,9 @@ void SioChannel::start(std::optional<std::int64_t> ack) {
 
 void SioChannel::rejoin(std::optional<std::int64_t> ack) {
   if (!ack) return;
+  if (join_acks_.size() >= kMaxWaitingJoins) {
+    return socket_.refuse(ack, "rate_limited", "this channel's join is still being answered; wait for it");
+  }
   join_acks_.push_back(*ack);
   if (live_) answer_joins(delivery_->cursor());
 }

@@ -25,6 +25,9 @@ class SioSocket;
 
 class SioChannel final : private delivery::Sink {
  public:
+  // Joins of this channel waiting for their answer, at most.
+  static constexpr std::size_t kMaxWaitingJoins = 16;
+
   // Joins from `since`, or from the head when there is none; `recovering`:
   // for connection state recovery, not at the client's request.
   SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering);

@@ -228,5 +228,23 @@ TEST_F(DeliveryCore, NothingIsSentOrAskedAfterStop) {
   EXPECT_TRUE(sink.seen.empty());
 }
 
+TEST(FeedInbox, OverflowDropsWhatItHoldsAndEverythingUntilResumed) {
+  FeedInbox inbox(3);
+  const auto offer = [&](std::int64_t v) { return inbox.offer(upstream::make_item(patch(v, "p" + std::to_string(v)))); };
+  EXPECT_EQ(offer(1), FeedInbox::Offer::kFirst);
+  EXPECT_EQ(offer(2), FeedInbox::Offer::kQueued);
+  EXPECT_EQ(offer(3), FeedInbox::Offer::kQueued);
+  EXPECT_EQ(offer(4), FeedInbox::Offer::kOverflow);  // reported once
+  EXPECT_EQ(offer(5), FeedInbox::Offer::kDropped);
+  EXPECT_TRUE(inbox.take().empty());
+  inbox.resume();
+  EXPECT_EQ(offer(6), FeedInbox::Offer::kFirst);
+  auto items = inbox.take();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items.front()->version, 6);
+  inbox.skip();
+  EXPECT_EQ(offer(7), FeedInbox::Offer::kDropped);
+}
+
 }  // namespace
 }  // namespace bridge::delivery
