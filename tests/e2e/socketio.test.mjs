@@ -905,11 +905,21 @@ test('a Socket.IO reader that stops reading: bounded bridge memory, not disconne
   const ch = 'sio-slow';
   const n = 8000;
   const pad = 'x'.repeat(2500);
-  const slow = await RawEio.open(bridge.port);
+  // A syncd of its own (same database) with small history pages, and a
+  // bridge on it: a reader catching up from the log holds one page at a
+  // time, so what is measured below is the bridge's queue, not syncd's
+  // --page-size.
+  const pageSyncd = await startSyncd(db.url, ['--page-size', '100']);
+  const own = await startBridge(pageSyncd.grpcPort, ['--queue-limit', '256', '--max-read-rate', '0']);
+  cleanups.push(async () => {
+    await stopProcess(own, 'sync-bridge');
+    await stopProcess(pageSyncd, 'syncd');
+  });
+  const slow = await RawEio.open(own.port);
   assert.equal((await slow.connect()).type, 0);
   assert.equal((await slow.emit('sync:join', { channel: ch })).success, true);
-  const fast = await joined(ch);
-  const pid = bridge.child.pid;
+  const fast = await joined(ch, own.http);
+  const pid = own.child.pid;
   // Peak RSS while `fn` runs (sampled every 20 ms).
   const peakDuring = async (fn) => {
     let peak = rssKiB(pid);
