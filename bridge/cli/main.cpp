@@ -15,6 +15,7 @@
 
 #include "api/process.h"
 #include "http/listener.h"
+#include "observe/log_format.h"
 #include "ws/context.h"
 
 namespace po = boost::program_options;
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   int upstream_keepalive_timeout = 5;
   bridge::BridgeLimits limits;
   std::string log_level;
+  std::string log_format;
   std::string token_file = env_or("SYNC_BRIDGE_TOKEN_FILE", "");
   po::options_description flags(
       "sync-bridge - the JSON WebSocket sync protocol, over sync.v1 gRPC\n\n"
@@ -87,7 +89,9 @@ int main(int argc, char** argv) {
       "clients may open (e.g. `syncd token --sub sync-bridge --read '*'`). Re-read whenever a\n"
       "channel's feed starts, so it can be replaced in place. Clients' tokens are passed through\n"
       "and checked by syncd on every call made for them.")(
-      "log-level", po::value<std::string>(&log_level)->default_value("info"), "debug, info, warn or error");
+      "log-level", po::value<std::string>(&log_level)->default_value("info"), "debug, info, warn or error")(
+      "log-format", po::value<std::string>(&log_format)->default_value(env_or("SYNC_LOG_FORMAT", "text")),
+      "text (for people) or json (one object per line, for log shippers) [env SYNC_LOG_FORMAT]");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);
@@ -115,6 +119,10 @@ int main(int argc, char** argv) {
   limits.idle_timeout = std::chrono::seconds(idle);
   limits.header_timeout = std::chrono::seconds(header_timeout);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (std::string error; !syncd::observe::set_log_format(log_format, &error)) {
+    std::cerr << "sync-bridge: " << error << "\n";
+    return 2;
+  }
 
   const std::size_t colon = listen.rfind(':');
   boost::system::error_code ec;
@@ -154,7 +162,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   listener->run();
-  spdlog::info("sync-bridge listening on port {} (ws /sync /crdt, Socket.IO /socket.io/, GET /healthz /readyz /stats), upstream syncd at {}",
+  spdlog::info("sync-bridge listening on port {} (ws /sync /crdt, Socket.IO /socket.io/, GET /health /healthz /readyz /stats /metrics), upstream syncd at {}",
                listener->port(), upstream);
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -1,6 +1,7 @@
 #include "delivery/delivery.h"
 
 #include "delivery/pages.h"
+#include "observe/bridge_metrics.h"
 
 namespace bridge::delivery {
 
@@ -15,6 +16,7 @@ Delivery::Delivery(Options options, Upstream& upstream, Sink& sink)
 
 void Delivery::stop() {
   stopped_ = true;
+  set_behind(false);
   pusher_.stop();
   requests_.stop();
   inbox_.skip();
@@ -41,6 +43,7 @@ void Delivery::fell_behind() {
     inbox_.resume();
   } else {
     mode_ = Mode::kBehind;
+    set_behind(true);
     rejoin_if_drained();  // else drained() does, once the queue drains
   }
 }
@@ -74,6 +77,7 @@ void Delivery::on_item(upstream::Item item) {
       emit(outs);
       if (sink_.backlog() >= options_.queue_limit) {
         mode_ = Mode::kBehind;
+        set_behind(true);
         inbox_.skip();
       }
       return;
@@ -119,6 +123,7 @@ void Delivery::read_history() {
   api::GetChangesRequest req;
   req.set_channel(options_.channel);
   req.set_from_version(seq_.cursor());
+  if (!first_join_) observe::Metrics::get().catchup_reads.Increment();
   upstream_.get_changes(std::move(req), [this](const grpc::Status& status, api::GetChangesResponse&& page) {
     on_page(status, page);
   });
@@ -221,6 +226,7 @@ void Delivery::skip_compacted() {
 void Delivery::go_live() {
   first_join_ = false;
   mode_ = Mode::kLive;
+  set_behind(false);
   std::vector<Sequencer::Out> outs;
   for (auto& item : buffered_) seq_.patch(std::move(item), outs);
   buffered_.clear();
@@ -228,8 +234,19 @@ void Delivery::go_live() {
   pusher_.go();
 }
 
+void Delivery::set_behind(bool behind) {
+  if (behind == counted_behind_) return;
+  counted_behind_ = behind;
+  auto& gauge = observe::Metrics::get().behind;
+  behind ? gauge.Increment() : gauge.Decrement();
+}
+
 void Delivery::emit(std::vector<Sequencer::Out>& outs) {
-  for (const auto& out : outs) sink_.deliver(out);
+  auto& deliveries = observe::Metrics::get().deliveries;
+  for (const auto& out : outs) {
+    if (out.broadcast) deliveries.Increment();
+    sink_.deliver(out);
+  }
   outs.clear();
 }
 

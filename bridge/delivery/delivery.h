@@ -81,6 +81,7 @@ class Delivery {
   void rejoin_if_drained();
   void go_live();
   void emit(std::vector<Sequencer::Out>& outs);
+  void set_behind(bool behind);
 
   const Options options_;
   Upstream& upstream_;
@@ -96,7 +97,8 @@ class Delivery {
   bool first_join_ = true;      // history still comes as sync_state pages
   bool snapshot_open_ = false;  // a mid-stream snapshot's closing page is still owed
   bool reading_history_ = false;
-  bool reread_ = false;         // items were dropped while joining: read the log once more
+  bool reread_ = false;
+  bool counted_behind_ = false;  // in the sync_bridge_subscribers_behind gauge         // items were dropped while joining: read the log once more
   // Feed items while joining. (Boost's deque allocates nothing until used,
   // which matters for idle sockets: std::deque allocates about 600 bytes.)
   boost::container::deque<upstream::Item> buffered_;

@@ -1,5 +1,7 @@
 #include "delivery/pusher.h"
 
+#include "observe/bridge_metrics.h"
+
 namespace bridge::delivery {
 
 namespace {
@@ -58,7 +60,11 @@ void Pusher::on_pushed(const grpc::Status& status, const api::PushResponse& resp
   std::vector<Sequencer::Out> outs;
   const bool forbidden = status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
   if (status.ok() && response.acks_size() == static_cast<int>(ids.size())) {
-    for (const auto& ack : response.acks()) seq_.answered(ack, outs);
+    for (const auto& ack : response.acks()) {
+      if (ack.status() == api::Ack::ACCEPTED) observe::Metrics::get().patches_accepted.Increment();
+      if (ack.code() == "rate_limited") observe::Metrics::get().rate_limited.Increment();
+      seq_.answered(ack, outs);
+    }
   } else if (forbidden) {
     // No write access to the channel at all: each patch is refused, as a
     // patch-level problem (the socket may still read).

@@ -9,6 +9,9 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "codec/channel_name.h"
 #include "http/demo_page.h"
+#include "observe/bridge_metrics.h"
+#include "observe/exposition.h"
+#include "observe/health.h"
 #include "ws/ws_session.h"
 
 namespace bridge {
@@ -178,6 +181,13 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     respond(http::status::method_not_allowed, "text/plain", "only GET\n");
   } else if (path == "/healthz") {
     respond(http::status::ok, "application/json", R"({"status":"ok"})");
+  } else if (path == "/health") {
+    respond(ctx_.stopping ? http::status::service_unavailable : http::status::ok, "application/json",
+            syncd::observe::health_json(ctx_.stopping ? "stopping" : "ok", ctx_.stats.connections()));
+  } else if (path == "/metrics") {
+    auto& m = observe::Metrics::get();
+    m.upstream_up.Set(ctx_.channel->GetState(false) == GRPC_CHANNEL_READY ? 1 : 0);
+    respond(http::status::ok, syncd::observe::kMetricsContentType, m.scrape());
   } else if (path == "/readyz") {
     readiness();
   } else if (path == "/stats") {
@@ -185,14 +195,15 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     respond(http::status::ok, "application/json",
             ctx_.stats.to_json(state == GRPC_CHANNEL_READY ? "ready"
                                : state == GRPC_CHANNEL_TRANSIENT_FAILURE ? "unavailable"
-                                                                         : "connecting"));
+                                                                         : "connecting",
+                               ctx_.per_subject));
   } else if (path == "/") {
     respond(http::status::ok, "text/html; charset=utf-8", std::string(kDemoPage));
   } else if (path == "/sync-client.js") {
     respond(http::status::ok, "text/javascript; charset=utf-8", std::string(kSyncClientJs));
   } else {
     respond(http::status::not_found, "application/json",
-            R"({"error":"not found; try /healthz, /readyz, /stats, or a WebSocket on /sync"})");
+            R"({"error":"not found; try /health, /healthz, /readyz, /stats, /metrics, or a WebSocket on /sync"})");
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "codec/engineio.h"
 #include "http/http_session.h"
+#include "observe/bridge_metrics.h"
 #include "socketio/eio_session.h"
 #include "socketio/eio_websocket.h"
 #include "ws/ws_session.h"
@@ -50,6 +51,7 @@ void HttpSession::socketio() {
     // A new session takes its address's place at once, CONNECT or not.
     handshake.address_hold = ctx_.per_address.take(handshake.address);
     if (!handshake.address_hold) {
+      observe::Metrics::get().refused("per_address");
       return refuse(4, "Forbidden: this address already has " + std::to_string(ctx_.per_address.limit()) +
                            " sockets open (the bridge's --max-sockets-per-address); close one first");
     }

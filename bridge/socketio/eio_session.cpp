@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "codec/engineio.h"
+#include "observe/bridge_metrics.h"
 #include "socket/strand_post.h"
 #include "socketio/registry.h"
 #include "socketio/sio_socket.h"
@@ -27,9 +28,11 @@ EioSession::EioSession(net::any_io_executor strand, BridgeContext& ctx, std::str
       handshake_(std::move(handshake)),
       ping_timer_(strand_),
       post_timer_(strand_),
-      read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost) {}
+      read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost) {
+  observe::Metrics::get().connections("socketio").Increment();
+}
 
-EioSession::~EioSession() = default;
+EioSession::~EioSession() { observe::Metrics::get().connections("socketio").Decrement(); }
 
 std::string EioSession::open_packet(bool upgrades) const {
   return codec::eio_open(sid_, upgrades, kPingIntervalMs, kPingTimeoutMs, ctx_.limits.max_frame_bytes);
@@ -186,7 +189,7 @@ Frame EioSession::pop() {
   Queued q = std::move(queue_.front());
   queue_.pop_front();
   answers_ -= q.answer ? 1 : 0;
-  ctx_.stats.message_out();
+  ctx_.stats.message_out(q.frame->size());
   return std::move(q.frame);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Counters behind GET /stats. Thread-safe.
+// Counters behind GET /stats; the totals also go to the Prometheus metrics
+// (observe/bridge_metrics.h). Thread-safe.
 
 #include <atomic>
 #include <cstdint>
@@ -7,18 +8,23 @@
 #include <mutex>
 #include <string>
 
+#include "auth/keyed_cap.h"
+
 namespace bridge {
 
 class Stats {
  public:
   void socket_opened(const std::string& channel);
   void socket_closed(const std::string& channel);
-  void message_in() { messages_in_.fetch_add(1, std::memory_order_relaxed); }
-  void message_out() { messages_out_.fetch_add(1, std::memory_order_relaxed); }
-  void error_sent() { errors_.fetch_add(1, std::memory_order_relaxed); }
+  void message_in();
+  void message_out(std::size_t bytes);
+  void error_sent();
 
-  // {"connections":N,"channels":{...},"messagesIn":N,"messagesOut":N,"errors":N,"upstream":"..."}
-  std::string to_json(const std::string& upstream_state) const;
+  // {"connections":N,"activeConnections":N,"channels":{...},"messagesIn":N,
+  //  "messagesOut":N,"errors":N,"totalChanges":N,"activeUsers":[...],"upstream":"..."}
+  // `users`: the token subjects with open sockets (at most 1000 listed).
+  std::string to_json(const std::string& upstream_state, const syncd::auth::KeyedCap& users) const;
+  int connections() const;
 
  private:
   std::atomic<std::uint64_t> messages_in_{0};

@@ -6,6 +6,7 @@
 
 #include "dialect/crdt_dialect.h"
 #include "dialect/json_dialect.h"
+#include "observe/bridge_metrics.h"
 #include "socket/close_codes.h"
 #include "socket/strand_post.h"
 #include "ws/append_text.h"
@@ -65,6 +66,7 @@ void WsSession::on_accept(beast::error_code ec) {
   if (ec) return;  // the client went away during the handshake
   ctx_.sessions.add(shared_from_this());
   ctx_.stats.socket_opened(params_.channel);
+  observe::Metrics::get().connections(params_.crdt ? "crdt" : "ws").Increment();
   counted_ = true;
   last_heard_ = std::chrono::steady_clock::now();
   watch_idle();
@@ -85,6 +87,7 @@ bool WsSession::refused() {
   }
   address_hold_ = ctx_.per_address.take(params_.address);
   if (!address_hold_) {
+    observe::Metrics::get().refused("per_address");
     send_error("rate_limited", "this address already has " + std::to_string(ctx_.per_address.limit()) +
                                    " sockets open (the bridge's --max-sockets-per-address); close one first");
     begin_close(websocket::close_code::policy_error, "too many sockets");
@@ -92,6 +95,7 @@ bool WsSession::refused() {
   }
   if (!params_.auth_error.empty()) {
     spdlog::debug("socket from {} refused: {}", params_.address, params_.auth_error);
+    observe::Metrics::get().auth_failed("malformed");
     send_error("unauthenticated", params_.auth_error);
     begin_close(websocket::close_code::policy_error, "unauthenticated");
     return true;
@@ -243,8 +247,8 @@ void WsSession::write_queue() {
       if (appended == Appended::kFailed) finish();
       return;
     }
+    ctx_.stats.message_out(queue_.front()->size());
     queue_.pop_front();
-    ctx_.stats.message_out();
     if (queue_.size() < ctx_.limits.queue_messages / 2 && !drain_posted_ && (delivery_->waiting() || wait_queue_)) {
       // Posted, never run here: this may be inside the handler that
       // enqueued (a history page, say), which has yet to settle the state
@@ -313,6 +317,7 @@ void WsSession::finish() {
   if (counted_) {
     counted_ = false;
     ctx_.stats.socket_closed(params_.channel);
+    observe::Metrics::get().connections(params_.crdt ? "crdt" : "ws").Decrement();
     ctx_.sessions.remove(this);
   }
 }

@@ -13,7 +13,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libpqxx-dev libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
-  libspdlog-dev nlohmann-json3-dev libjemalloc-dev libcpp-jwt-dev libssl-dev libgtest-dev postgresql-15 postgresql-client-15
+  libspdlog-dev nlohmann-json3-dev libjemalloc-dev prometheus-cpp-dev libcpp-jwt-dev libssl-dev libgtest-dev postgresql-15 postgresql-client-15
 )
 
 ensure_packages() {

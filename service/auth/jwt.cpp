@@ -96,7 +96,7 @@ std::string Verifier::algorithms() const {
 std::variant<Principal, AuthError> Verifier::verify(std::string_view authorization) const {
   if (!enabled()) return Principal::anonymous();
   const BearerToken bearer = bearer_token(authorization);
-  if (!bearer.ok()) return AuthError{bearer.error};
+  if (!bearer.ok()) return AuthError{bearer.error, authorization.empty() ? "missing" : "malformed"};
   const std::string_view token = bearer.token;
   const auto dot1 = token.find('.');
   const auto dot2 = token.find('.', dot1 + 1);
@@ -107,7 +107,7 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
     }
     const std::string alg = header["alg"].get<std::string>();
     if (alg == "none" || alg == "NONE" || alg == "None") {
-      return AuthError{"unsigned tokens (alg \"none\") are not accepted"};
+      return AuthError{"unsigned tokens (alg \"none\") are not accepted", "algorithm"};
     }
     const std::string accepted = algorithms();
     bool ok = false;
@@ -119,14 +119,14 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
     if (!ok) {
       std::string shown = alg.substr(0, 16);  // the caller's bytes: printable ASCII only, for logs too
       for (char& c : shown) c = c >= 0x20 && c < 0x7f ? c : '?';
-      return AuthError{"the token is signed with " + shown + "; this server accepts " + accepted};
+      return AuthError{"the token is signed with " + shown + "; this server accepts " + accepted, "algorithm"};
     }
     const std::string_view signature = token.substr(dot2 + 1);
     if (signature.empty()) return AuthError{"malformed token: the signature is empty"};
     jwt::jwt_header h{jwt::str_to_alg(alg)};
     jwt::jwt_signature signer{key_};
     const auto [valid, ec] = signer.verify(h, token.substr(0, dot2), signature);
-    if (ec || !valid) return AuthError{"bad signature: the token was not signed with this server's key"};
+    if (ec || !valid) return AuthError{"bad signature: the token was not signed with this server's key", "bad_signature"};
 
     const Json claims = segment_json(token.substr(dot1 + 1, dot2 - dot1 - 1));
     if (!claims.is_object()) return AuthError{"malformed token: the claims are not a JSON object"};
@@ -137,12 +137,12 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
     if (!time_claim(claims, "exp", &exp) || !time_claim(claims, "nbf", &nbf) || !time_claim(claims, "iat", &iat)) {
       return AuthError{"malformed token: exp, nbf and iat must be seconds since 1970, up to the year 9999"};
     }
-    if (exp && now > *exp + options_.leeway.count()) return AuthError{"the token expired at " + utc(*exp)};
-    if (nbf && now + options_.leeway.count() < *nbf) return AuthError{"the token is not valid until " + utc(*nbf)};
+    if (exp && now > *exp + options_.leeway.count()) return AuthError{"the token expired at " + utc(*exp), "expired"};
+    if (nbf && now + options_.leeway.count() < *nbf) return AuthError{"the token is not valid until " + utc(*nbf), "not_yet_valid"};
     if (!options_.issuer.empty()) {
       auto iss = claims.find("iss");
       if (iss == claims.end() || !iss->is_string() || iss->get<std::string>() != options_.issuer) {
-        return AuthError{"wrong issuer: this server accepts tokens from \"" + options_.issuer + "\""};
+        return AuthError{"wrong issuer: this server accepts tokens from \"" + options_.issuer + "\"", "wrong_issuer"};
       }
     }
     if (!options_.audience.empty()) {
@@ -152,11 +152,11 @@ std::variant<Principal, AuthError> Verifier::verify(std::string_view authorizati
       if (aud != claims.end() && aud->is_array()) {
         for (const Json& a : *aud) match = match || (a.is_string() && a.get<std::string>() == options_.audience);
       }
-      if (!match) return AuthError{"wrong audience: this server accepts tokens for \"" + options_.audience + "\""};
+      if (!match) return AuthError{"wrong audience: this server accepts tokens for \"" + options_.audience + "\"", "wrong_audience"};
     }
     auto sub = claims.find("sub");
     if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty()) {
-      return AuthError{"the token has no \"sub\" (subject) claim"};
+      return AuthError{"the token has no \"sub\" (subject) claim", "no_subject"};
     }
     Principal p;
     p.subject = sub->get<std::string>();

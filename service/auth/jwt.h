@@ -37,7 +37,10 @@ struct VerifierOptions {
 
 // Why a token was refused: a sentence for the caller (UNAUTHENTICATED).
 struct AuthError {
-  std::string message;
+  std::string message;  // a sentence for the caller
+  // A fixed label for metrics: missing, malformed, algorithm, bad_signature,
+  // expired, not_yet_valid, wrong_issuer, wrong_audience, no_subject.
+  const char* reason = "malformed";
 };
 
 class Verifier {

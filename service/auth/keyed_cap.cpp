@@ -1,5 +1,7 @@
 #include "auth/keyed_cap.h"
 
+#include <algorithm>
+
 namespace syncd::auth {
 
 KeyedCap::Hold& KeyedCap::Hold::operator=(Hold&& other) noexcept {
@@ -15,6 +17,25 @@ KeyedCap::Hold& KeyedCap::Hold::operator=(Hold&& other) noexcept {
 void KeyedCap::Hold::release() {
   if (cap_ != nullptr) cap_->give_back(key_);
   cap_ = nullptr;
+}
+
+std::vector<std::string> KeyedCap::keys(std::size_t max) const {
+  std::vector<std::string> out;
+  {
+    std::lock_guard lock(mu_);
+    out.reserve(std::min(max, open_.size()));
+    for (const auto& [key, n] : open_) {
+      if (out.size() == max) break;
+      out.push_back(key);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::size_t KeyedCap::key_count() const {
+  std::lock_guard lock(mu_);
+  return open_.size();
 }
 
 KeyedCap::Hold KeyedCap::take(std::string key) {

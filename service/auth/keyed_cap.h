@@ -45,13 +45,16 @@ class KeyedCap {
   // `limit` and is not uncapped.
   Hold take(std::string key);
   std::size_t limit() const { return limit_; }
+  // Keys holding at least one place, sorted; at most `max` of them.
+  std::vector<std::string> keys(std::size_t max) const;
+  std::size_t key_count() const;
 
  private:
   void give_back(const std::string& key);
 
   const std::size_t limit_;
   const std::unordered_set<std::string> uncapped_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, std::size_t> open_;  // guarded by mu_; no zero entries
 };
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "api/process.h"
+#include "observe/log_format.h"
 #include "cli/commands.h"
 #include "server/server.h"
 #include "store/conninfo.h"
@@ -46,6 +47,7 @@ int serve(int argc, char** argv) {
   int idle_seconds = 60;
   int heartbeat_seconds = 15;
   std::string log_level;
+  std::string log_format;
   std::string secret_file = env_or_empty("SYNC_JWT_SECRET_FILE");
   std::string public_key_file = env_or_empty("SYNC_JWT_PUBLIC_KEY_FILE");
   int leeway_seconds = 30;
@@ -130,7 +132,9 @@ int serve(int argc, char** argv) {
       "compact-batch", po::value<std::size_t>(&o.compaction.batch_rows)->default_value(o.compaction.batch_rows),
       "log rows removed per compaction transaction (commits wait for at most one)")(
       "log-level", po::value<std::string>(&log_level)->default_value("info"),
-      "debug, info, warn or error");
+      "debug, info, warn or error")(
+      "log-format", po::value<std::string>(&log_format)->default_value(env_or_empty("SYNC_LOG_FORMAT").empty() ? std::string("text") : env_or_empty("SYNC_LOG_FORMAT")),
+      "text (for people) or json (one object per line, for log shippers) [env SYNC_LOG_FORMAT]");
 
   po::variables_map vm;
   try {
@@ -193,6 +197,10 @@ int serve(int argc, char** argv) {
     *out = *std::move(bytes);
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (std::string error; !observe::set_log_format(log_format, &error)) {
+    std::cerr << "syncd serve: " << error << "\n";
+    return 2;
+  }
   o.stream.idle_timeout = std::chrono::seconds(idle_seconds);
   o.stream.heartbeat_interval = std::chrono::seconds(heartbeat_seconds);
 
@@ -230,8 +238,8 @@ int serve(int argc, char** argv) {
     spdlog::critical("{}", std::string(st.message()));
     return 1;
   }
-  spdlog::info("syncd serving gRPC on port {} (sync.v1.Sync, health, reflection), HTTP /healthz on port {} "
-               "(also /readyz)",
+  spdlog::info("syncd serving gRPC on port {} (sync.v1.Sync, health, reflection), HTTP on port {} "
+               "(/health, /healthz, /readyz, /stats, /metrics)",
                server.grpc_port(), server.http_port());
   if (o.auth.secret.empty() && o.auth.public_key_pem.empty()) {
     spdlog::warn("AUTHENTICATION IS OFF: anyone who can reach port {} may read and write every channel. "

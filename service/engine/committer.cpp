@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "observe/metrics.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -14,6 +16,15 @@ api::Ack refused(const api::Patch& patch, const std::string& code, const std::st
   ack.set_code(code);
   ack.set_reason(reason);
   return ack;
+}
+
+void count_ack(const api::Ack& ack) {
+  auto& m = observe::Metrics::get();
+  switch (ack.status()) {
+    case api::Ack::ACCEPTED: m.accepted(); break;
+    case api::Ack::IGNORED: m.ignored(); break;
+    default: m.rejected(ack.code()); break;
+  }
 }
 
 Committer::Committer(const store::ChangeLogFactory& factory, Hub& hub, CommitterOptions options,
@@ -34,7 +45,7 @@ void Committer::submit(store::Submission submission, std::uint64_t origin, Done 
   {
     std::lock_guard lock(shard.mu);
     if (!shard.stopping && shard.queue.size() < options_.max_queue) {
-      shard.queue.push_back(Item{std::move(submission), origin, std::move(done)});
+      shard.queue.push_back(Item{std::move(submission), origin, std::move(done), std::chrono::steady_clock::now()});
       shard.wake.notify_one();
       return;
     }
@@ -85,7 +96,15 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
       gated = true;
       break;
     }
+    const auto started = std::chrono::steady_clock::now();
     result = log.commit(subs);
+    auto& metrics = observe::Metrics::get();
+    if (result.ok()) {
+      metrics.commit_seconds.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      metrics.commit_batch_patches.Observe(static_cast<double>(subs.size()));
+    } else {
+      metrics.database_errors.Increment();
+    }
     if (result.ok() || !absl::IsUnavailable(result.status()) || attempt >= options_.max_attempts) {
       break;
     }
@@ -110,7 +129,12 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
     return;
   }
 
-  for (std::size_t i = 0; i < items.size(); ++i) items[i].done(result->acks[i], absl::OkStatus());
+  const auto now = std::chrono::steady_clock::now();
+  auto& ack_seconds = observe::Metrics::get().ack_seconds;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ack_seconds.Observe(std::chrono::duration<double>(now - items[i].queued).count());
+    items[i].done(result->acks[i], absl::OkStatus());
+  }
 
   // Publish in version order. Each accepted patch is matched to its sender by
   // position: within a channel, acks and accepted patches share the order.

@@ -12,6 +12,7 @@
 // channel rows, so their transactions never wait on each other, and
 // PostgreSQL flushes their commits together.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -60,6 +61,7 @@ class Committer {
     store::Submission submission;
     std::uint64_t origin;
     Done done;
+    std::chrono::steady_clock::time_point queued;
   };
   struct Shard {
     std::unique_ptr<store::ChangeLog> log;  // used by the shard's thread only
@@ -80,5 +82,8 @@ class Committer {
 
 // An ack that says the patch was refused before it reached the database.
 api::Ack refused(const api::Patch& patch, const std::string& code, const std::string& reason);
+
+// Counts an ack the client is about to receive in the patch metrics.
+void count_ack(const api::Ack& ack);
 
 }  // namespace syncd::engine

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "observe/metrics.h"
+
 namespace syncd::engine {
 
 Compactor::Compactor(const store::ChangeLogFactory& factory, CompactorOptions options)
@@ -26,9 +28,19 @@ store::CompactRequest Compactor::request(std::string channel, std::int64_t throu
                                &cancel_};
 }
 
+void Compactor::count(const store::CompactResult& result) {
+  if (result.compacted_through == result.previous) return;
+  auto& m = observe::Metrics::get();
+  m.compactions.Increment();
+  m.compacted_patches.Increment(static_cast<double>(result.compacted_through - result.previous));
+  m.last_compaction.SetToCurrentTime();
+}
+
 void Compactor::compact(std::string channel, std::int64_t through, bool force, Done done) {
   worker_.submit([this, r = request(std::move(channel), through, force), done = std::move(done)](store::ChangeLog& log) {
-    done(log.compact(r, /*wait=*/true));
+    auto result = log.compact(r, /*wait=*/true);
+    if (result.ok()) count(*result);
+    done(std::move(result));
   });
 }
 
@@ -64,6 +76,7 @@ void Compactor::retention_pass(store::ChangeLog& log) {
     auto result = log.compact(request(channel, through, false), /*wait=*/false);
     if (result.ok()) {
       if (result->compacted_through == result->previous) continue;  // another instance got there first
+      count(*result);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       spdlog::info("retention: compacted channel {} versions {}-{} ({} ms)", channel, result->previous + 1,
                    result->compacted_through, ms.count());

@@ -47,6 +47,8 @@ class Compactor {
  private:
   void run_timer();
   void retention_pass(store::ChangeLog& log);
+  // Counts a compaction that moved the horizon in the metrics.
+  static void count(const store::CompactResult& result);
   store::CompactRequest request(std::string channel, std::int64_t through, bool force) const;
 
   const CompactorOptions options_;

@@ -44,6 +44,8 @@ class Subscriber {
   virtual void shut_down() = 0;
   // The channel was deleted: end now. Must not block.
   virtual void on_deleted() = 0;
+  // Reading the log because it fell behind the live feed (for metrics).
+  virtual bool behind() const = 0;
 };
 
 class Hub {

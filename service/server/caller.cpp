@@ -4,6 +4,7 @@
 
 #include "auth/token_format.h"
 #include "graph/check.h"
+#include "observe/metrics.h"
 
 namespace syncd::server {
 
@@ -12,6 +13,7 @@ std::variant<auth::Principal, grpc::Status> authenticate_token(const Context& ct
   if (auto* error = std::get_if<auth::AuthError>(&result)) {
     // Named by its fingerprint: a token, even a refused one, never reaches the log.
     spdlog::debug("refused {}: {}", auth::token_fingerprint(token), error->message);
+    observe::Metrics::get().auth_failed(error->reason);
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, error->message);
   }
   return std::get<auth::Principal>(std::move(result));
@@ -40,6 +42,7 @@ std::variant<auth::Principal, grpc::Status> admit_call(const Context& ctx, const
 }
 
 grpc::Status forbidden(const auth::Principal& who, const char* verb, const std::string& channel) {
+  observe::Metrics::get().auth_failed("forbidden");
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                       "the token of \"" + who.subject + "\" may not " + verb + " channel \"" + channel +
                           "\" (its sync." + verb + " claim names no pattern that matches)");
@@ -58,6 +61,7 @@ std::optional<graph::Rejection> admit_patch(Context& ctx, const auth::Principal&
   }
   const std::string& subject = who.subject;
   if (!ctx.limiter.admit_patch(subject, patch.ByteSizeLong())) {
+    observe::Metrics::get().rate_limited.Increment();
     const auto& l = ctx.limiter.limits();
     return graph::Rejection{"rate_limited", "over the limit of " + std::to_string(static_cast<long>(l.patches_per_second)) +
                                                 " patches/s or " + std::to_string(static_cast<long>(l.bytes_per_second)) +

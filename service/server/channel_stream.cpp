@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/committer.h"
+#include "observe/metrics.h"
 #include "server/wire.h"
 
 namespace syncd::server {
@@ -15,7 +17,20 @@ ChannelStream::ChannelStream(Kind kind, engine::ReaderPool& readers, StreamLimit
       limits_(limits),
       writer_(writer),
       last_activity_(Clock::now()),
-      last_heartbeat_(Clock::now()) {}
+      last_heartbeat_(Clock::now()) {
+  auto& m = observe::Metrics::get();
+  (kind_ == Kind::kSession ? m.sessions : m.watches).Increment();
+}
+
+ChannelStream::~ChannelStream() {
+  auto& m = observe::Metrics::get();
+  (kind_ == Kind::kSession ? m.sessions : m.watches).Decrement();
+}
+
+bool ChannelStream::behind() const {
+  std::lock_guard lock(mu_);
+  return mode_ == Mode::kLive && cursor_.behind();
+}
 
 void ChannelStream::start(std::int64_t from, std::int64_t head) {
   std::lock_guard lock(mu_);
@@ -63,6 +78,7 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
     own_versions_.insert(ack.server_version());
   }
   if (!(closing_ && !drain_)) {
+    engine::count_ack(ack);
     api::SessionResponse msg;
     *msg.mutable_ack() = ack;
     queue_.push_back(wire::message(msg));
@@ -112,6 +128,7 @@ void ChannelStream::pump() {
   if (writer_ == nullptr || finished_) return;
   if (!writing_ && !queue_.empty()) {
     writing_ = true;
+    observe::Metrics::get().sent_bytes.Increment(static_cast<double>(queue_.front().Length()));
     writer_->start_write(queue_.front());
     return;
   }
@@ -144,6 +161,7 @@ void ChannelStream::detach() {
 
 void ChannelStream::enqueue_patch(const store::StoredPatch& p) {
   auto bytes = std::make_shared<const std::string>(wire::with_version(p.body, p.version));
+  observe::Metrics::get().deliveries.Increment();
   queue_.push_back(kind_ == Kind::kSession ? wire::session_broadcast(bytes) : wire::watch_patch(bytes));
 }
 
@@ -159,6 +177,7 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
       continue;
     }
     if (cursor_.advance(v) && pub.origin != id()) {
+      observe::Metrics::get().deliveries.Increment();
       queue_.push_back(kind_ == Kind::kSession ? wire::session_broadcast(pub.encoded) : wire::watch_patch(pub.encoded));
     }
   }
@@ -261,6 +280,9 @@ void ChannelStream::maybe_read() {
 
 void ChannelStream::start_read(ReadKind kind, std::int64_t after, std::size_t limit, std::size_t bytes) {
   reading_ = true;
+  auto& metrics = observe::Metrics::get();
+  metrics.log_reads.Increment();
+  if (kind == ReadKind::kCatchUp && mode_ == Mode::kLive) metrics.catchup_reads.Increment();
   readers_.submit([self = shared_from_this(), kind, after, limit, bytes](store::ChangeLog& log) {
     // The channel is fixed once the stream has started.
     self->on_page(kind, after, log.read(self->channel(), after, limit, bytes));
@@ -277,6 +299,7 @@ void ChannelStream::fail_read(const absl::Status& status) {
 
 void ChannelStream::start_snapshot(ReadKind kind) {
   reading_ = true;
+  observe::Metrics::get().snapshot_reads.Increment();
   readers_.submit([self = shared_from_this(), kind](store::ChangeLog& log) {
     self->on_snapshot(kind, log.snapshot(self->channel()));
   });
@@ -347,6 +370,7 @@ void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<st
     // Pages are spliced from the stored bytes: no patch is decoded here.
     wire::PageBuilder state;
     for (const auto& p : page->patches) state.add(p.body, p.version);
+    observe::Metrics::get().deliveries.Increment(static_cast<double>(page->patches.size()));
     const std::int64_t last = page->patches.empty() ? std::max(sync_from_, std::int64_t{0})
                                                     : page->patches.back().version;
     sync_pending_ = page->has_more;
@@ -365,7 +389,7 @@ void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<st
     if (mode_ == Mode::kHistory) {
       // Cut into pages of at most page_patches patches / page_bytes bytes.
       wire::PageBuilder state;
-      std::size_t count = 0, size = 0;
+      std::size_t count = 0, size = 0, delivered = 0;
       for (const auto& p : page->patches) {
         // A patch the session sent while its history was still coming is
         // answered by its ack, never echoed back.
@@ -376,7 +400,9 @@ void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<st
         }
         state.add(p.body, p.version);
         ++count, size += p.body.size();
+        ++delivered;
       }
+      observe::Metrics::get().deliveries.Increment(static_cast<double>(delivered));
       if (!cursor_.behind()) mode_ = Mode::kLive;
       queue_.push_back(state.finish(cursor_.position(), cursor_.behind(), false));
     } else {

@@ -67,6 +67,7 @@ class ChannelStream final : public engine::Subscriber,
   };
 
   ChannelStream(Kind kind, engine::ReaderPool& readers, StreamLimits limits, Writer* writer);
+  ~ChannelStream() override;
 
   // The id commits carry as their origin, so they are not echoed back.
   std::uint64_t id() const { return reinterpret_cast<std::uint64_t>(this); }
@@ -108,6 +109,7 @@ class ChannelStream final : public engine::Subscriber,
   void tick(std::chrono::steady_clock::time_point now) override;
   void shut_down() override;
   void on_deleted() override;
+  bool behind() const override;
 
  private:
   enum class Mode { kPending, kHistory, kLive };
@@ -136,7 +138,7 @@ class ChannelStream final : public engine::Subscriber,
   engine::ReaderPool& readers_;
   const StreamLimits limits_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   Writer* writer_;                      // null after detach()
   // Encoded messages; the front is in flight while writing_. A live
   // broadcast's bytes are shared by every subscriber of the channel (encoded

@@ -2,10 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "observe/exposition.h"
+#include "observe/health.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <string_view>
 #include <thread>
 
 namespace syncd::server {
@@ -37,7 +41,7 @@ struct HttpHealth::Impl {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   const std::atomic<bool>* stopping = nullptr;
-  std::function<bool()> database_ready;
+  Endpoints endpoints;
   std::thread thread;
 
   void accept() {
@@ -48,32 +52,50 @@ struct HttpHealth::Impl {
     });
   }
 
+  // The answer to GET `path`: status, content type and body.
+  void respond(std::string_view path, http::response<http::string_body>& response) {
+    const bool stopped = stopping->load();
+    response.set(http::field::content_type, "application/json");
+    if (path == "/healthz") {
+      response.result(stopped ? http::status::service_unavailable : http::status::ok);
+      response.body() = stopped ? R"({"status":"stopping"})" : R"({"status":"serving"})";
+    } else if (path == "/readyz") {
+      const bool database = endpoints.database_ready();
+      response.result(!stopped && database ? http::status::ok : http::status::service_unavailable);
+      response.body() = stopped    ? R"({"status":"stopping"})"
+                        : database ? R"({"status":"ready"})"
+                                   : R"({"status":"not ready","reason":"the database is unreachable"})";
+    } else if (path == "/health") {
+      response.result(stopped ? http::status::service_unavailable : http::status::ok);
+      response.body() = observe::health_json(stopped ? "stopping" : "ok", endpoints.connections());
+    } else if (path == "/stats") {
+      response.result(http::status::ok);
+      response.body() = endpoints.stats();
+    } else if (path == "/metrics") {
+      response.result(http::status::ok);
+      response.set(http::field::content_type, observe::kMetricsContentType);
+      response.body() = endpoints.metrics();
+      return;  // the exposition ends with its own newline
+    } else {
+      response.result(http::status::not_found);
+      response.body() = R"({"error":"not found; try /health, /healthz, /readyz, /stats or /metrics"})";
+    }
+    response.body() += "\n";
+  }
+
   void serve(std::shared_ptr<tcp::socket> socket) {
     auto buffer = std::make_shared<beast::flat_buffer>();
-    auto request = std::make_shared<http::request<http::empty_body>>();
-    http::async_read(*socket, *buffer, *request,
-                     [this, socket, buffer, request](beast::error_code ec, std::size_t) {
+    auto parser = std::make_shared<http::request_parser<http::empty_body>>();
+    parser->header_limit(8 << 10);
+    http::async_read(*socket, *buffer, *parser,
+                     [this, socket, buffer, parser](beast::error_code ec, std::size_t) {
                        if (ec) return;  // the client went away or sent garbage
+                       const auto& request = parser->get();
                        auto response = std::make_shared<http::response<http::string_body>>();
-                       response->version(request->version());
+                       response->version(request.version());
                        response->keep_alive(false);
-                       response->set(http::field::content_type, "application/json");
-                       const bool stopped = stopping->load();
-                       if (request->target() == "/healthz") {
-                         response->result(stopped ? http::status::service_unavailable : http::status::ok);
-                         response->body() = stopped ? R"({"status":"stopping"})" : R"({"status":"serving"})";
-                       } else if (request->target() == "/readyz") {
-                         const bool database = database_ready();
-                         response->result(!stopped && database ? http::status::ok
-                                                               : http::status::service_unavailable);
-                         response->body() = stopped    ? R"({"status":"stopping"})"
-                                            : database ? R"({"status":"ready"})"
-                                                       : R"({"status":"not ready","reason":"the database is unreachable"})";
-                       } else {
-                         response->result(http::status::not_found);
-                         response->body() = R"({"error":"not found; try /healthz or /readyz"})";
-                       }
-                       response->body() += "\n";
+                       const std::string_view target = request.target();
+                       respond(target.substr(0, target.find('?')), *response);
                        response->prepare_payload();
                        http::async_write(*socket, *response,
                                          [socket, response](beast::error_code, std::size_t) {
@@ -86,12 +108,12 @@ struct HttpHealth::Impl {
 
 absl::StatusOr<std::unique_ptr<HttpHealth>> HttpHealth::start(const std::string& listen,
                                                               const std::atomic<bool>& stopping,
-                                                              std::function<bool()> database_ready) {
+                                                              Endpoints endpoints) {
   auto hp = split_host_port(listen);
   if (!hp.ok()) return hp.status();
   auto impl = std::make_unique<Impl>();
   impl->stopping = &stopping;
-  impl->database_ready = std::move(database_ready);
+  impl->endpoints = std::move(endpoints);
   beast::error_code ec;
   const auto address = asio::ip::make_address(hp->first, ec);
   if (ec) return absl::InvalidArgumentError("\"" + hp->first + "\" is not an IP address");

@@ -6,6 +6,11 @@
 //   GET /readyz   readiness: 200 when patches can be stored now, 503 while
 //                 the database is unreachable or the server is stopping.
 //                 For load balancers and orchestrators.
+//   GET /health   {status, timestamp, activeConnections}: the shape of the
+//                 original relay's health check; 503 once stopping.
+//   GET /stats    what the server knows about its channels and clients
+//                 (JSON; see Endpoints::stats).
+//   GET /metrics  Prometheus text exposition (observe/metrics.h).
 
 #include <atomic>
 #include <functional>
@@ -18,11 +23,18 @@ namespace syncd::server {
 
 class HttpHealth {
  public:
-  // Binds `listen` ("host:port"; port 0 picks one). `database_ready` is
-  // called from the endpoint's thread.
+  // What the endpoints report; each is called on the endpoint's thread.
+  struct Endpoints {
+    std::function<bool()> database_ready;
+    std::function<int()> connections;       // open streams
+    std::function<std::string()> stats;     // a JSON object
+    std::function<std::string()> metrics;   // the text exposition
+  };
+
+  // Binds `listen` ("host:port"; port 0 picks one).
   static absl::StatusOr<std::unique_ptr<HttpHealth>> start(const std::string& listen,
                                                             const std::atomic<bool>& stopping,
-                                                            std::function<bool()> database_ready);
+                                                            Endpoints endpoints);
   ~HttpHealth();
   int port() const;
 

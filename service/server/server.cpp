@@ -5,13 +5,16 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "engine/head_listener.h"
 #include "engine/reader_pool.h"
 #include "grpc/health/v1/health.pb.h"
+#include "observe/metrics.h"
 #include "server/context.h"
 #include "server/http_health.h"
 #include "server/sync_service.h"
@@ -84,6 +87,38 @@ struct Server::Impl {
     return [url = options.database_url, id = instance] {
       return std::make_unique<store::PgChangeLog>(url, id);
     };
+  }
+
+  HttpHealth::Endpoints endpoints(std::function<bool()> database_ready) {
+    HttpHealth::Endpoints e;
+    e.database_ready = database_ready;
+    e.connections = [this] { return static_cast<int>(hub.all().size()); };
+    e.stats = [this] { return stats_json(); };
+    e.metrics = [this, database_ready] {
+      auto& m = observe::Metrics::get();
+      const auto streams = hub.all();
+      m.streams_behind.Set(static_cast<double>(
+          std::count_if(streams.begin(), streams.end(), [](const auto& s) { return s->behind(); })));
+      m.database_up.Set(database_ready() ? 1 : 0);
+      return m.scrape();
+    };
+    return e;
+  }
+
+  // GET /stats: streams per channel on this instance.
+  std::string stats_json() {
+    nlohmann::ordered_json j;
+    j["instance"] = instance;
+    nlohmann::ordered_json channels = nlohmann::ordered_json::object();
+    int total = 0;
+    for (const std::string& channel : hub.channels()) {
+      const int n = hub.subscriber_count(channel);
+      channels[channel] = {{"streams", n}};
+      total += n;
+    }
+    j["streams"] = total;
+    j["channels"] = std::move(channels);
+    return j.dump();
   }
 
   void run_ticker() {
@@ -160,7 +195,7 @@ absl::Status Server::start() {
     return absl::UnavailableError("cannot listen for gRPC on " + d.options.grpc_listen +
                                   " (address in use or malformed?)");
   }
-  auto http = HttpHealth::start(d.options.http_listen, d.stopping, database_ready);
+  auto http = HttpHealth::start(d.options.http_listen, d.stopping, d.endpoints(database_ready));
   if (!http.ok()) {
     d.grpc_server->Shutdown();
     std::lock_guard lock(d.health_mu);

@@ -49,6 +49,9 @@ grpc::ServerUnaryReactor* SyncService::Push(grpc::CallbackServerContext* call,
     api::PushResponse* response;
     void done() {
       if (--outstanding > 0) return;
+      if (failure.ok()) {
+        for (const api::Ack& ack : response->acks()) engine::count_ack(ack);
+      }
       reactor->Finish(failure.ok() ? grpc::Status::OK
                                    : grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                                   "a commit's outcome is unknown; resend the same "

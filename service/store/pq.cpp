@@ -1,5 +1,7 @@
 #include "store/pq.h"
 
+#include "observe/metrics.h"
+
 #include <poll.h>
 
 #include <atomic>
@@ -84,7 +86,10 @@ void set_response_timeout(std::chrono::milliseconds timeout) { response_timeout_
 Conn connect(const std::string& url) {
   // Bounded by the URL's connect_timeout (see store/conninfo.h).
   Conn conn(PQconnectdb(url.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) fail(conn.get());
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    observe::Metrics::get().database_errors.Increment();
+    fail(conn.get());
+  }
   // Every wait is then a poll with a deadline, never a blocking read.
   if (PQsetnonblocking(conn.get(), 1) != 0) fail(conn.get());
   return conn;

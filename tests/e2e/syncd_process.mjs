@@ -61,7 +61,7 @@ function startProcess(bin, args, ready, what) {
 export async function startSyncd(databaseUrl, extraArgs = [], grpcPort = 0) {
   const p = await startProcess(env('SYNCD_BIN'), ['serve', '--database-url', databaseUrl,
     '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', ...extraArgs],
-  /serving gRPC on port (\d+).*HTTP \/healthz on port (\d+)/, 'syncd');
+  /serving gRPC on port (\d+).*HTTP on port (\d+)/, 'syncd');
   return { ...p, grpcPort: Number(p.match[1]), httpPort: Number(p.match[2]) };
 }
 

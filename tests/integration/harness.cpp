@@ -146,7 +146,7 @@ Syncd::Syncd(const std::string& database_url, std::vector<std::string> extra_arg
                                 "--http-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = spawn(argv, log_path_);
-  const std::regex ready(R"(serving gRPC on port (\d+).*HTTP /healthz on port (\d+))");
+  const std::regex ready(R"(serving gRPC on port (\d+).*HTTP on port (\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
