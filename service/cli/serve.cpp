@@ -55,6 +55,7 @@ int serve(int argc, char** argv) {
   int keepalive_seconds = 20;
   int keepalive_timeout_seconds = 10;
   std::int64_t compact_interval_seconds = 60;
+  std::int64_t presence_ttl_seconds = 30;
   std::int64_t dedup_window_seconds = 7 * 86400;
   po::options_description flags(
       "Usage: syncd serve [flags]\n\nThe open-file limit is raised to the hard limit.\n\nFlags");
@@ -125,6 +126,9 @@ int serve(int argc, char** argv) {
       "retain-seconds", po::value<std::int64_t>(&o.compaction.defaults.seconds)->default_value(0),
       "retention for channels that set none: keep patches younger than this (0: no limit by age); "
       "with both 0 the log keeps everything")(
+      "presence-ttl", po::value<std::int64_t>(&presence_ttl_seconds)->default_value(presence_ttl_seconds),
+      "seconds after which the connections of an instance that stopped answering (killed, cut off) "
+      "leave every presence list; a clean close leaves at once")(
       "compact-interval", po::value<std::int64_t>(&compact_interval_seconds)->default_value(compact_interval_seconds),
       "seconds between retention passes (one instance compacts a channel at a time)")(
       "dedup-window", po::value<std::int64_t>(&dedup_window_seconds)->default_value(dedup_window_seconds),
@@ -181,6 +185,11 @@ int serve(int argc, char** argv) {
     return 2;
   }
   o.compaction.interval = std::chrono::seconds(compact_interval_seconds);
+  if (presence_ttl_seconds < 3 || presence_ttl_seconds > 3600) {
+    std::cerr << "syncd serve: --presence-ttl must be 3-3600 seconds\n";
+    return 2;
+  }
+  o.presence.ttl = std::chrono::seconds(presence_ttl_seconds);
   o.compaction.dedup_seconds = dedup_window_seconds;
   o.database_dead_after = std::chrono::seconds(dead_after_seconds);
   o.keepalive = std::chrono::seconds(keepalive_seconds);

@@ -196,7 +196,21 @@ void ChannelStream::set_expiry(std::optional<std::chrono::system_clock::time_poi
   expires_ = expires;
 }
 
+bool ChannelStream::offer(api::SessionResponse msg) {
+  std::lock_guard lock(mu_);
+  if (closing_ || queue_.size() >= limits_.queue_messages) return false;
+  queue_.push_back(wire::message(msg));
+  pump();
+  return true;
+}
+
+std::int64_t ChannelStream::delivered() const {
+  std::lock_guard lock(mu_);
+  return cursor_.position();
+}
+
 void ChannelStream::tick(Clock::time_point now) {
+  if (on_tick_) on_tick_(delivered());
   std::lock_guard lock(mu_);
   if (closing_) return;
   if (expires_ && std::chrono::system_clock::now() > *expires_) {

@@ -20,6 +20,7 @@
 // disconnected; a snapshot costs the state's size while it is written.
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -83,6 +84,14 @@ class ChannelStream final : public engine::Subscriber,
   // Queues a message (ack, opened, error) regardless of the queue limit:
   // its count is bounded by the unacked-patch window.
   void send(api::SessionResponse msg);
+  // Queues a message only while fewer than `queue_messages` wait (presence
+  // events); false when it was dropped.
+  bool offer(api::SessionResponse msg);
+  // The last version sent or queued to the client.
+  std::int64_t delivered() const;
+  // Called once a second with delivered(); set before the stream joins
+  // the hub.
+  void on_tick(std::function<void(std::int64_t)> f) { on_tick_ = std::move(f); }
   // Answers sync_state pages of the log after `from`, up to the head.
   void request_sync(std::int64_t from, std::size_t limit);
 
@@ -135,6 +144,7 @@ class ChannelStream final : public engine::Subscriber,
 
   const Kind kind_;
   std::string channel_;  // constant after bind()
+  std::function<void(std::int64_t)> on_tick_;  // constant once ticking
   engine::ReaderPool& readers_;
   const StreamLimits limits_;
 

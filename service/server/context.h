@@ -9,6 +9,7 @@
 #include "engine/committer.h"
 #include "engine/compactor.h"
 #include "engine/hub.h"
+#include "engine/presence.h"
 #include "engine/reader_pool.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
@@ -21,6 +22,7 @@ struct Context {
   engine::Committer& committer;
   engine::ReaderPool& readers;
   engine::Compactor& compactor;
+  engine::Presence& presence;
   graph::Limits limits;
   StreamLimits stream;
   std::atomic<bool>& stopping;  // set at shutdown: new calls are refused

@@ -47,6 +47,7 @@ struct Server::Impl {
   std::unique_ptr<engine::Committer> committer;
   std::unique_ptr<engine::ReaderPool> readers;
   std::unique_ptr<engine::Compactor> compactor;
+  std::unique_ptr<engine::Presence> presence;
   std::unique_ptr<engine::HeadListener> listener;
   std::unique_ptr<auth::Verifier> verifier;
   std::unique_ptr<auth::RateLimiter> limiter;
@@ -100,6 +101,8 @@ struct Server::Impl {
       m.streams_behind.Set(static_cast<double>(
           std::count_if(streams.begin(), streams.end(), [](const auto& s) { return s->behind(); })));
       m.database_up.Set(database_ready() ? 1 : 0);
+      m.presence_local.Set(static_cast<double>(presence->local_members()));
+      m.presence_members.Set(static_cast<double>(presence->known_members()));
       return m.scrape();
     };
     return e;
@@ -159,7 +162,8 @@ absl::Status Server::start() {
   d.committer = std::make_unique<engine::Committer>(d.factory(), d.hub, d.options.committer, database_ready);
   d.readers = std::make_unique<engine::ReaderPool>(d.factory(), d.options.read_threads);
   d.compactor = std::make_unique<engine::Compactor>(d.factory(), d.options.compaction);
-  d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, *d.compactor, d.options.limits,
+  d.presence = std::make_unique<engine::Presence>(d.options.database_url, d.instance, d.options.presence);
+  d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, *d.compactor, *d.presence, d.options.limits,
                                                 d.options.stream, d.stopping, *d.verifier, *d.limiter,
                                                 *d.caps});
   d.service = std::make_unique<SyncService>(*d.context);
@@ -234,6 +238,7 @@ void Server::shut_down() {
   }
   if (d.ticker.joinable()) d.ticker.join();
   d.listener->stop();
+  d.presence->stop();
   d.compactor->stop();
   d.readers->stop();
   d.probe->stop();

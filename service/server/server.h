@@ -13,6 +13,7 @@
 #include "auth/rate_limiter.h"
 #include "engine/committer.h"
 #include "engine/compactor.h"
+#include "engine/presence.h"
 #include "graph/check.h"
 #include "server/channel_stream.h"
 #include "server/stream_caps.h"
@@ -37,6 +38,7 @@ struct ServerOptions {
   StreamLimits stream;
   engine::CommitterOptions committer;
   engine::CompactorOptions compaction;
+  engine::PresenceOptions presence;
   auth::VerifierOptions auth;  // no key: authentication off
   auth::RateLimits rate;
   StreamCapOptions caps;

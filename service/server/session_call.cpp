@@ -74,8 +74,21 @@ void SessionCall::OnReadDone(bool ok) {
     case api::SessionRequest::kRefresh:
       refresh(request_.refresh().token());
       break;
+    case api::SessionRequest::kPresenceUpdate:
+      if (!opened_) return refuse_unopened();
+      update_presence(request_.presence_update());
+      break;
+    case api::SessionRequest::kApplied:
+      if (!opened_) return refuse_unopened();
+      if (request_.applied().version() < 0) {
+        send_error("invalid_message", "applied.version must be >= 0");
+      } else {
+        presence_->applied(request_.applied().version());
+      }
+      break;
     case api::SessionRequest::KIND_NOT_SET:
-      send_error("unknown_type", "the message holds none of open, patch, sync_request, heartbeat, refresh");
+      send_error("unknown_type",
+                 "the message holds none of open, patch, sync_request, heartbeat, refresh, presence_update, applied");
       break;
   }
   if (keep_reading) StartRead(&encoded_);
@@ -103,11 +116,13 @@ void SessionCall::open(const api::OpenChannel& open) {
     stream_->close(forbidden(principal_, "read", channel), false);
     return;
   }
+  if (!join_presence(channel, open)) return;
   opened_ = true;
   stream_->bind(channel);
   // Join the hub before reading the head, so that no commit falls between.
   ctx_.hub.add(channel, stream_);
-  ctx_.readers.submit([stream = stream_, open](store::ChangeLog& log) {
+  std::shared_ptr<SessionPresence> watcher = open.presence() ? presence_ : nullptr;
+  ctx_.readers.submit([stream = stream_, open, watcher](store::ChangeLog& log) {
     auto state = log.channel_state(stream->channel());
     if (!state.ok()) {
       stream->close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -124,7 +139,40 @@ void SessionCall::open(const api::OpenChannel& open) {
     opened->set_compacted_through(state->compacted_through);
     stream->send(std::move(msg));
     stream->start(open.no_history() ? state->head : open.from_version(), state->head);
+    // After `opened`: the list is queued behind the history pages read so far.
+    if (watcher) watcher->watch();
   });
+}
+
+bool SessionCall::join_presence(const std::string& channel, const api::OpenChannel& open) {
+  std::optional<std::string> error = client_id_error(open.client_id());
+  if (!error && principal_.authenticated() && !open.client_id().empty() && open.client_id() != principal_.subject) {
+    error = "client_id must be empty or the token's subject \"" + principal_.subject + "\"";
+  }
+  if (!error && open.has_presence_state()) error = presence_state_error(open.presence_state());
+  if (error) {
+    stream_->close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *error), false);
+    return false;
+  }
+  api::PresenceMember member;
+  member.set_connection_id(ctx_.presence.next_id());
+  member.set_client_id(open.client_id().empty() ? principal_.subject : open.client_id());
+  member.set_subject(principal_.subject);
+  member.set_transport("grpc");
+  *member.mutable_state() = open.presence_state();
+  presence_ = std::make_shared<SessionPresence>(ctx_.presence, channel, member.connection_id(), stream_);
+  ctx_.presence.connect(channel, std::move(member));
+  stream_->on_tick([presence = presence_](std::int64_t delivered) { presence->tick(delivered); });
+  return true;
+}
+
+void SessionCall::update_presence(const api::PresenceUpdate& update) {
+  if (!update_rate_.admit()) {
+    return send_error("rate_limited", "more than " + std::to_string(static_cast<int>(UpdateRate::kPerSecond)) +
+                                          " presence updates a second; send the latest state less often");
+  }
+  if (auto error = presence_state_error(update.state())) return send_error("invalid_message", *error);
+  presence_->set_state(update.state());
 }
 
 void SessionCall::refresh(const std::string& token) {
@@ -191,6 +239,7 @@ void SessionCall::OnCancel() {
 
 void SessionCall::OnDone() {
   place_ = {};
+  if (presence_) presence_->leave();
   stream_->detach();
   if (!stream_->channel().empty()) ctx_.hub.remove(stream_->channel(), stream_.get());
   delete this;

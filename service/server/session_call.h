@@ -12,6 +12,7 @@
 #include "api/grpc.h"
 #include "auth/principal.h"
 #include "server/context.h"
+#include "server/session_presence.h"
 
 namespace syncd::server {
 
@@ -37,6 +38,10 @@ class SessionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void refuse_unopened();
   void submit(api::Patch patch);
   void send_error(const std::string& code, const std::string& message);
+  // Joins the channel's presence; false (and the stream closing) when the
+  // open asks for something it may not have.
+  bool join_presence(const std::string& channel, const api::OpenChannel& open);
+  void update_presence(const api::PresenceUpdate& update);
 
   Context& ctx_;
   std::shared_ptr<ChannelStream> stream_;
@@ -45,6 +50,8 @@ class SessionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   bool opened_ = false;          // only touched by OnReadDone (reads are serial)
   auth::Principal principal_;    // likewise; replaced by refresh
   auth::KeyedCap::Hold place_;   // one of the caller's Session places (server/stream_caps.h)
+  std::shared_ptr<SessionPresence> presence_;  // set once opened
+  UpdateRate update_rate_;                     // presence updates; touched by OnReadDone only
 };
 
 }  // namespace syncd::server

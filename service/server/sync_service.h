@@ -17,7 +17,8 @@ using CallbackBase = api::Sync::WithCallbackMethod_Push<api::Sync::WithCallbackM
     api::Sync::WithCallbackMethod_GetChannelInfo<api::Sync::WithCallbackMethod_ConfigureChannel<
         api::Sync::WithCallbackMethod_GetSnapshot<api::Sync::WithCallbackMethod_Compact<
             api::Sync::WithCallbackMethod_DeleteChannel<api::Sync::WithRawCallbackMethod_Session<
-                api::Sync::WithRawCallbackMethod_Watch<api::Sync::Service>>>>>>>>>;
+                api::Sync::WithRawCallbackMethod_Watch<api::Sync::WithCallbackMethod_GetPresence<
+                    api::Sync::WithCallbackMethod_Presence<api::Sync::Service>>>>>>>>>>>;
 
 class SyncService final : public CallbackBase {
  public:
@@ -44,6 +45,11 @@ class SyncService final : public CallbackBase {
                                     api::CompactResponse* response) override;
   grpc::ServerUnaryReactor* DeleteChannel(grpc::CallbackServerContext* call, const api::DeleteChannelRequest* request,
                                           api::DeleteChannelResponse* response) override;
+  // presence_calls.cpp
+  grpc::ServerUnaryReactor* GetPresence(grpc::CallbackServerContext* call, const api::GetPresenceRequest* request,
+                                        api::PresenceList* response) override;
+  grpc::ServerBidiReactor<api::PresenceRequest, api::PresenceEvent>* Presence(
+      grpc::CallbackServerContext* call) override;
 
  private:
   Context& ctx_;

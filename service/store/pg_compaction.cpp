@@ -49,7 +49,9 @@ void prepare_compaction_statements(PGconn* conn) {
   pq::prepare(conn, "expire_ids",
               "DELETE FROM compacted_ids WHERE ctid = ANY (ARRAY (SELECT ctid FROM compacted_ids "
               "WHERE committed_at < now() - make_interval(secs => $1::bigint) LIMIT $2))");
-  pq::prepare(conn, "delete_channel", "DELETE FROM channels WHERE name = $1 RETURNING head");
+  pq::prepare(conn, "delete_channel",
+              "WITH positions AS (DELETE FROM client_positions WHERE channel = $1) "
+              "DELETE FROM channels WHERE name = $1 RETURNING head");
   pq::prepare(conn, "announce_deleted",
               (std::string("SELECT pg_notify('") + kDeletedNotifyChannel + "', $1)").c_str());
 }

@@ -1,0 +1,333 @@
+#include "engine/presence.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "observe/metrics.h"
+#include "store/pg_presence.h"
+
+namespace syncd::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+store::PresenceRow row_of(const std::string& channel, const api::PresenceMember& m) {
+  store::PresenceRow r;
+  r.channel = channel;
+  r.connection_id = m.connection_id();
+  r.client_id = m.client_id();
+  r.subject = m.subject();
+  r.transport = m.transport();
+  r.connected_at_ms = m.connected_at();
+  r.state_json.clear();
+  if (!google::protobuf::util::MessageToJsonString(m.state(), &r.state_json).ok()) r.state_json = "{}";
+  r.delivered = m.delivered_version();
+  r.applied = m.applied_version();
+  return r;
+}
+
+api::PresenceMember member_of(const store::PresenceRow& r) {
+  api::PresenceMember m;
+  m.set_connection_id(r.connection_id);
+  m.set_client_id(r.client_id);
+  m.set_subject(r.subject);
+  m.set_transport(r.transport);
+  m.set_connected_at(r.connected_at_ms);
+  (void)google::protobuf::util::JsonStringToMessage(r.state_json, m.mutable_state());
+  m.set_delivered_version(r.delivered);
+  m.set_applied_version(r.applied);
+  return m;
+}
+
+// What watchers see change: who the member is and its state, not its
+// position (which moves all the time; it is read with list()).
+bool same_for_watchers(const api::PresenceMember& a, const api::PresenceMember& b) {
+  return a.client_id() == b.client_id() && a.subject() == b.subject() &&
+         google::protobuf::util::MessageDifferencer::Equals(a.state(), b.state());
+}
+
+}  // namespace
+
+Presence::Presence(std::string database_url, std::string instance, PresenceOptions options)
+    : url_(std::move(database_url)), instance_(std::move(instance)), options_(options), thread_([this] { run(); }) {}
+
+Presence::~Presence() { stop(); }
+
+void Presence::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string Presence::next_id() {
+  std::lock_guard lock(mu_);
+  return instance_ + "." + std::to_string(++next_id_);
+}
+
+void Presence::connect(const std::string& channel, api::PresenceMember member) {
+  member.set_connected_at(now_ms());
+  std::lock_guard lock(mu_);
+  Local& l = locals_[{channel, member.connection_id()}];
+  l.channel = channel;
+  l.load_position = !member.client_id().empty();
+  l.member = std::move(member);
+  wake_.notify_all();
+}
+
+void Presence::set_state(const std::string& channel, const std::string& connection_id,
+                         google::protobuf::Struct state) {
+  std::lock_guard lock(mu_);
+  auto it = locals_.find({channel, connection_id});
+  if (it == locals_.end()) return;
+  *it->second.member.mutable_state() = std::move(state);
+  it->second.dirty = true;
+}
+
+void Presence::position(const std::string& channel, const std::string& connection_id, std::int64_t delivered,
+                        std::int64_t applied) {
+  std::lock_guard lock(mu_);
+  auto it = locals_.find({channel, connection_id});
+  if (it == locals_.end()) return;
+  api::PresenceMember& m = it->second.member;
+  if (delivered <= m.delivered_version() && applied <= m.applied_version()) return;
+  m.set_delivered_version(std::max(delivered, m.delivered_version()));
+  m.set_applied_version(std::max(applied, m.applied_version()));
+  it->second.position_dirty = true;
+}
+
+void Presence::disconnect(const std::string& channel, const std::string& connection_id) {
+  std::lock_guard lock(mu_);
+  auto it = locals_.find({channel, connection_id});
+  if (it == locals_.end()) return;
+  if (it->second.written) gone_.emplace_back(channel, connection_id);
+  locals_.erase(it);
+  wake_.notify_all();
+}
+
+void Presence::watch(const std::string& channel, std::shared_ptr<PresenceWatcher> watcher) {
+  std::lock_guard lock(mu_);
+  watchers_[channel].push_back(Watch{std::move(watcher), true});
+  wake_.notify_all();
+}
+
+void Presence::unwatch(const std::string& channel, const PresenceWatcher* watcher) {
+  std::lock_guard lock(mu_);
+  auto it = watchers_.find(channel);
+  if (it == watchers_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove_if(list.begin(), list.end(), [&](const Watch& w) { return w.watcher.get() == watcher; }),
+             list.end());
+  if (list.empty()) watchers_.erase(it);
+}
+
+void Presence::resend(const std::string& channel, const PresenceWatcher* watcher) {
+  std::lock_guard lock(mu_);
+  auto it = watchers_.find(channel);
+  if (it == watchers_.end()) return;
+  for (Watch& w : it->second) w.needs_full = w.needs_full || w.watcher.get() == watcher;
+  wake_.notify_all();
+}
+
+void Presence::list(const std::string& channel, std::function<void(absl::StatusOr<api::PresenceList>)> done) {
+  std::lock_guard lock(mu_);
+  lists_.emplace_back(channel, std::move(done));
+  wake_.notify_all();
+}
+
+std::size_t Presence::local_members() const {
+  std::lock_guard lock(mu_);
+  return locals_.size();
+}
+
+void Presence::run() {
+  std::unique_ptr<store::PgPresence> db;
+  int failures = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) break;
+    }
+    bool fresh = false;
+    try {
+      if (!db) {
+        db = std::make_unique<store::PgPresence>(url_, instance_);
+        fresh = true;
+        if (failures > 0) spdlog::info("presence: connected to the database again");
+        failures = 0;
+      }
+      round(*db, fresh);
+    } catch (const std::exception& e) {
+      observe::Metrics::get().database_errors.Increment();
+      if (failures++ == 0) spdlog::warn("presence: database error ({}); retrying", e.what());
+      db.reset();
+      std::unique_lock lock(mu_);
+      // Everything is written again on the next connection.
+      wake_.wait_for(lock, std::min(std::chrono::milliseconds(100) * failures, std::chrono::milliseconds(2000)),
+                     [this] { return stopping_; });
+    }
+  }
+  // A clean stop: this instance's connections leave everyone's list now.
+  try {
+    if (!db) db = std::make_unique<store::PgPresence>(url_, instance_);
+    db->remove_all();
+  } catch (const std::exception& e) {
+    spdlog::warn("presence: could not remove this instance's connections ({}); they leave within {} s", e.what(),
+                 options_.ttl.count());
+  }
+  std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists;
+  {
+    std::lock_guard lock(mu_);
+    lists.swap(lists_);
+  }
+  for (auto& [channel, done] : lists) done(absl::UnavailableError("the server is stopping"));
+}
+
+// One round: write what changed here, sweep the dead, read what changed
+// anywhere, tell the watchers. `rewrite`: a new connection, which must
+// write every local row again (the database may have lost them).
+void Presence::round(store::PgPresence& db, bool rewrite) {
+  const auto now = Clock::now();
+  const auto min_gap = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / std::max(options_.updates_per_second, 0.1)));
+
+  std::vector<store::PresenceRow> rows;
+  std::vector<Key> gone;
+  std::vector<store::PositionRow> positions;
+  std::vector<std::pair<Key, std::string>> to_load;  // named clients starting from their saved position
+  {
+    std::lock_guard lock(mu_);
+    gone.swap(gone_);
+    for (auto& [key, l] : locals_) {
+      if (l.load_position) to_load.emplace_back(key, l.member.client_id());
+    }
+  }
+  for (const auto& [key, client] : to_load) {
+    const store::PositionRow saved = db.position(key.first, client);
+    std::lock_guard lock(mu_);
+    auto it = locals_.find(key);
+    if (it == locals_.end()) continue;
+    it->second.load_position = false;
+    api::PresenceMember& m = it->second.member;
+    m.set_delivered_version(std::max(m.delivered_version(), saved.delivered));
+    m.set_applied_version(std::max(m.applied_version(), saved.applied));
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, l] : locals_) {
+      const bool state_due = l.dirty && (!l.written || now - l.last_write >= min_gap);
+      const bool position_due = l.position_dirty && now - l.last_write >= std::chrono::seconds(1);
+      if (!(rewrite || state_due || position_due)) continue;
+      rows.push_back(row_of(key.first, l.member));
+      if (!l.member.client_id().empty()) {
+        positions.push_back({key.first, l.member.client_id(), l.member.delivered_version(), l.member.applied_version()});
+      }
+      l.dirty = l.position_dirty = false;
+      l.written = true;
+      l.last_write = now;
+    }
+  }
+  db.write(rows, gone, positions);  // also the heartbeat
+  if (now - last_sweep_ >= options_.ttl / 3) {
+    last_sweep_ = now;
+    db.sweep(options_.ttl);
+  }
+
+  // Channels to read: notified ones that someone here watches, those with
+  // a watcher owed the whole list, and list() requests.
+  std::set<std::string> channels = db.notified(options_.interval);
+  std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = channels.begin(); it != channels.end();) {
+      it = watchers_.count(*it) != 0 ? std::next(it) : channels.erase(it);
+    }
+    for (const auto& [channel, watches] : watchers_) {
+      for (const Watch& w : watches) {
+        if (w.needs_full || rewrite) channels.insert(channel);
+      }
+    }
+    lists.swap(lists_);
+    // Views of channels nobody here watches any more are dropped.
+    for (auto it = views_.begin(); it != views_.end();) {
+      it = watchers_.count(it->first) != 0 ? std::next(it) : views_.erase(it);
+    }
+  }
+  for (const std::string& channel : channels) read_channel(db, channel);
+  for (auto& [channel, done] : lists) {
+    std::int64_t head = 0;
+    api::PresenceList out;
+    out.set_channel(channel);
+    for (const auto& r : db.members(channel, &head)) *out.add_members() = member_of(r);
+    out.set_head_version(head);
+    done(std::move(out));
+  }
+  std::size_t known = 0;
+  for (const auto& [channel, view] : views_) known += view.size();
+  known_.store(known, std::memory_order_relaxed);
+}
+
+void Presence::read_channel(store::PgPresence& db, const std::string& channel) {
+  std::int64_t head = 0;
+  const auto rows = db.members(channel, &head);
+  auto full = std::make_shared<api::PresenceList>();
+  full->set_channel(channel);
+  full->set_head_version(head);
+  std::map<std::string, api::PresenceMember> now;
+  for (const auto& r : rows) {
+    api::PresenceMember m = member_of(r);
+    *full->add_members() = m;
+    now.emplace(m.connection_id(), std::move(m));
+  }
+  auto& before = views_[channel];
+  std::vector<PresenceChange> changes;
+  for (const auto& [id, m] : before) {
+    if (now.count(id) == 0) changes.push_back({PresenceChange::Kind::kLeave, m});
+  }
+  for (const auto& [id, m] : now) {
+    auto old = before.find(id);
+    if (old == before.end()) {
+      changes.push_back({PresenceChange::Kind::kJoin, m});
+    } else if (!same_for_watchers(old->second, m)) {
+      changes.push_back({PresenceChange::Kind::kUpdate, m});
+    }
+  }
+  before = std::move(now);
+  const bool too_many = changes.size() > options_.max_events;
+  std::vector<std::pair<std::shared_ptr<PresenceWatcher>, bool>> targets;
+  {
+    std::lock_guard lock(mu_);
+    auto it = watchers_.find(channel);
+    if (it == watchers_.end()) return;
+    for (Watch& w : it->second) {
+      targets.emplace_back(w.watcher, w.needs_full || too_many);
+      w.needs_full = false;
+    }
+  }
+  std::shared_ptr<const api::PresenceList> shared = full;
+  static const std::vector<PresenceChange> kNone;
+  auto& events = observe::Metrics::get().presence_events;
+  for (const auto& [watcher, needs_full] : targets) {
+    if (needs_full) {
+      watcher->on_presence(channel, shared, kNone);
+    } else if (!changes.empty()) {
+      events.Increment(static_cast<double>(changes.size()));
+      watcher->on_presence(channel, nullptr, changes);
+    }
+  }
+}
+
+}  // namespace syncd::engine

@@ -1,0 +1,143 @@
+#pragma once
+// Presence: who is connected to each channel, on every syncd instance and
+// through every bridge, kept exact across instances and crashes.
+//
+// PostgreSQL is the one source of truth (store/pg_presence.h). Each
+// instance writes the rows of the connections it holds, in one transaction
+// every `interval`, and refreshes its heartbeat; any instance deletes the
+// rows of an instance silent for `ttl` (it died: its connections leave
+// everyone's list). Every write NOTIFYs the channels it touched; an
+// instance with watchers of a channel then reads the channel's rows and
+// sends each watcher the difference from what it had: joins, updates and
+// leaves. An instance's own changes take the same path, so every watcher
+// everywhere sees one order per connection.
+//
+// Bounded: a connection's state is written at most `updates_per_second`
+// times a second (the latest wins); a round with more than `max_events`
+// changes in a channel sends the whole list instead of the events; and
+// positions (versions delivered and applied) are written at most once a
+// second and never raise events (read them with list()).
+//
+// Thread-safe. One thread of its own, with its own database connection;
+// watcher callbacks run on it and must not block.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/messages.h"
+
+namespace syncd::store {
+class PgPresence;
+}
+
+namespace syncd::engine {
+
+struct PresenceOptions {
+  std::chrono::seconds ttl{30};                // a dead instance's connections leave within this
+  std::chrono::milliseconds interval{50};      // how often changes are written and read
+  double updates_per_second = 10;              // state writes per connection
+  std::size_t max_events = 64;                 // per channel per round; more: the whole list
+};
+
+struct PresenceChange {
+  enum class Kind { kJoin, kUpdate, kLeave };
+  Kind kind;
+  api::PresenceMember member;
+};
+
+class PresenceWatcher {
+ public:
+  virtual ~PresenceWatcher() = default;
+  // `full`, when set, replaces the watcher's list (the first call always
+  // has it); `changes` then apply in order. On the presence thread: must
+  // not block.
+  virtual void on_presence(const std::string& channel, const std::shared_ptr<const api::PresenceList>& full,
+                           const std::vector<PresenceChange>& changes) = 0;
+};
+
+class Presence {
+ public:
+  Presence(std::string database_url, std::string instance, PresenceOptions options);
+  ~Presence();
+  // Deletes this instance's rows (its connections leave at once), then
+  // joins the thread. Idempotent.
+  void stop();
+
+  const PresenceOptions& options() const { return options_; }
+
+  // A connection id no other connection anywhere has.
+  std::string next_id();
+
+  // `member.connection_id` from next_id(); connected_at is set here. A
+  // named client (client_id set) starts at its saved position.
+  void connect(const std::string& channel, api::PresenceMember member);
+  void set_state(const std::string& channel, const std::string& connection_id, google::protobuf::Struct state);
+  void position(const std::string& channel, const std::string& connection_id, std::int64_t delivered,
+                std::int64_t applied);
+  void disconnect(const std::string& channel, const std::string& connection_id);
+
+  // The watcher hears the channel's whole list at the next round, then
+  // changes. A watcher may watch many channels.
+  void watch(const std::string& channel, std::shared_ptr<PresenceWatcher> watcher);
+  void unwatch(const std::string& channel, const PresenceWatcher* watcher);
+  // The whole list again at the next round (the watcher lost events).
+  void resend(const std::string& channel, const PresenceWatcher* watcher);
+
+  // Reads the channel's list now (on the presence thread, where `done` runs).
+  void list(const std::string& channel, std::function<void(absl::StatusOr<api::PresenceList>)> done);
+
+  // For the metrics.
+  std::size_t local_members() const;
+  std::size_t known_members() const { return known_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Local {
+    std::string channel;
+    api::PresenceMember member;
+    bool dirty = true;           // the row needs writing
+    bool written = false;        // a row exists (so leaving must delete it)
+    bool position_dirty = false;
+    bool load_position = false;  // a named client: start from its saved position
+    std::chrono::steady_clock::time_point last_write{};
+  };
+  struct Watch {
+    std::shared_ptr<PresenceWatcher> watcher;
+    bool needs_full = true;
+  };
+  using Key = std::pair<std::string, std::string>;  // channel, connection id
+
+  void run();
+  void round(store::PgPresence& db, bool rewrite);
+  void read_channel(store::PgPresence& db, const std::string& channel);
+
+  const std::string url_;
+  const std::string instance_;
+  const PresenceOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                                  // guarded by mu_
+  std::map<Key, Local> locals_;                            // guarded by mu_
+  std::vector<Key> gone_;                                  // guarded by mu_
+  std::map<std::string, std::vector<Watch>> watchers_;     // guarded by mu_
+  std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists_;  // guarded by mu_
+  std::uint64_t next_id_ = 0;                              // guarded by mu_
+
+  // The presence thread's own.
+  std::map<std::string, std::map<std::string, api::PresenceMember>> views_;
+  std::chrono::steady_clock::time_point last_sweep_{};
+  std::atomic<std::size_t> known_{0};
+  std::thread thread_;
+};
+
+}  // namespace syncd::engine

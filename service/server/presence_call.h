@@ -1,0 +1,63 @@
+#pragma once
+// The Presence RPC: how a proxy that holds client connections itself
+// (sync-bridge) puts them in presence and hears the channels it watches.
+//
+// Each `connect` names one client connection on one channel; with
+// authentication on it carries that client's own token, which must allow
+// reading the channel and names the member's subject, so a proxy cannot
+// make up members. `watch` needs the stream's own token to read the
+// channel. Every connection of the stream leaves when it ends, however it
+// ends: a proxy that dies leaves no ghost (its TCP connection closes, or
+// keepalive pings find it gone).
+//
+// Events are queued up to kMaxQueued; a proxy too slow to read them gets
+// the channel's whole list again once it has room.
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "api/grpc.h"
+#include "auth/principal.h"
+#include "server/context.h"
+
+namespace syncd::server {
+
+class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, api::PresenceEvent> {
+ public:
+  PresenceCall(Context& ctx, grpc::CallbackServerContext* call);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+  static constexpr std::size_t kMaxQueued = 4096;
+  static constexpr std::size_t kMaxConnections = 100'000;
+
+ private:
+  class Outbox;
+
+  void handle(const api::PresenceRequest& request);
+  void connect(const api::PresenceConnect& c);
+  // The stream-wide id of a proxy's connection, or null (and an error
+  // sent) when the proxy has not connected it.
+  const std::string* find(const std::string& channel, const std::string& connection_id);
+  void error(const std::string& channel, const std::string& connection_id, const std::string& code,
+             const std::string& message);
+
+  Context& ctx_;
+  const std::string stream_id_;
+  std::shared_ptr<Outbox> outbox_;
+  auth::Principal principal_;  // the proxy's
+  // Touched by OnReadDone only (reads are serial) and OnDone.
+  api::PresenceRequest request_;
+  std::map<std::pair<std::string, std::string>, std::string> connections_;  // (channel, proxy's id) -> id
+  std::set<std::string> watched_;
+};
+
+}  // namespace syncd::server

@@ -1,0 +1,176 @@
+#include "store/pg_presence.h"
+
+namespace syncd::store {
+
+class PgPresence::Receiver final : public pqxx::notification_receiver {
+ public:
+  explicit Receiver(pqxx::connection_base& conn) : pqxx::notification_receiver(conn, kPresenceNotifyChannel) {}
+  void operator()(const std::string& channel, int /*backend_pid*/) override { channels.insert(channel); }
+  std::set<std::string> channels;
+};
+
+namespace {
+
+// A PostgreSQL text[] literal of `items`.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const std::string& s : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string int_array(const std::vector<std::int64_t>& items) {
+  std::string out = "{";
+  for (std::int64_t v : items) out += (out.size() > 1 ? "," : "") + std::to_string(v);
+  return out + "}";
+}
+
+}  // namespace
+
+PgPresence::PgPresence(const std::string& url, std::string instance)
+    : conn_(url), receiver_(std::make_unique<Receiver>(conn_)), instance_(std::move(instance)) {
+  conn_.prepare("presence_upsert",
+                "INSERT INTO presence (channel, connection_id, instance_id, client_id, subject, transport, "
+                "connected_at, state, delivered, applied) "
+                "SELECT c, id, $1, cl, sub, tr, to_timestamp(at / 1000.0), st::jsonb, d, a "
+                "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], "
+                "$8::text[], $9::bigint[], $10::bigint[]) AS t(c, id, cl, sub, tr, at, st, d, a) "
+                "ON CONFLICT (channel, connection_id) DO UPDATE SET instance_id = excluded.instance_id, "
+                "client_id = excluded.client_id, subject = excluded.subject, transport = excluded.transport, "
+                "state = excluded.state, delivered = excluded.delivered, applied = excluded.applied");
+  conn_.prepare("presence_delete",
+                "DELETE FROM presence p USING unnest($1::text[], $2::text[]) AS t(c, id) "
+                "WHERE p.channel = t.c AND p.connection_id = t.id");
+  conn_.prepare("positions_save",
+                "INSERT INTO client_positions (channel, client_id, delivered, applied) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) "
+                "ON CONFLICT (channel, client_id) DO UPDATE SET delivered = excluded.delivered, "
+                "applied = excluded.applied, updated_at = now()");
+  conn_.prepare("heartbeat",
+                "INSERT INTO presence_instances (instance_id) VALUES ($1) "
+                "ON CONFLICT (instance_id) DO UPDATE SET seen_at = now()");
+  conn_.prepare("notify", std::string("SELECT pg_notify('") + kPresenceNotifyChannel +
+                              "', c) FROM unnest($1::text[]) AS c");
+  conn_.prepare("sweep",
+                "WITH dead AS (DELETE FROM presence p WHERE NOT EXISTS (SELECT 1 FROM presence_instances i "
+                "WHERE i.instance_id = p.instance_id AND i.seen_at > now() - make_interval(secs => $1::bigint)) "
+                "RETURNING p.channel), gone AS (DELETE FROM presence_instances "
+                "WHERE seen_at <= now() - make_interval(secs => $1::bigint)) "
+                "SELECT pg_notify('" + std::string(kPresenceNotifyChannel) + "', channel) FROM (SELECT DISTINCT channel FROM dead) d");
+  conn_.prepare("remove_all",
+                "WITH gone AS (DELETE FROM presence WHERE instance_id = $1 RETURNING channel), "
+                "me AS (DELETE FROM presence_instances WHERE instance_id = $1) "
+                "SELECT pg_notify('" + std::string(kPresenceNotifyChannel) + "', channel) FROM (SELECT DISTINCT channel FROM gone) g");
+  conn_.prepare("members",
+                "SELECT connection_id, client_id, subject, transport, "
+                "(extract(epoch FROM connected_at) * 1000)::bigint, state::text, delivered, applied "
+                "FROM presence WHERE channel = $1 ORDER BY connected_at, connection_id");
+  conn_.prepare("head", "SELECT head FROM channels WHERE name = $1");
+  conn_.prepare("position", "SELECT delivered, applied FROM client_positions WHERE channel = $1 AND client_id = $2");
+  pqxx::nontransaction(conn_).exec_prepared("heartbeat", instance_);
+}
+
+PgPresence::~PgPresence() = default;
+
+void PgPresence::write(const std::vector<PresenceRow>& rows,
+                       const std::vector<std::pair<std::string, std::string>>& gone,
+                       const std::vector<PositionRow>& positions) {
+  pqxx::work tx(conn_);
+  std::set<std::string> touched;
+  if (!rows.empty()) {
+    std::vector<std::string> c, id, cl, sub, tr, st;
+    std::vector<std::int64_t> at, d, a;
+    for (const PresenceRow& r : rows) {
+      c.push_back(r.channel), id.push_back(r.connection_id), cl.push_back(r.client_id);
+      sub.push_back(r.subject), tr.push_back(r.transport), st.push_back(r.state_json);
+      at.push_back(r.connected_at_ms), d.push_back(r.delivered), a.push_back(r.applied);
+      touched.insert(r.channel);
+    }
+    tx.exec_prepared("presence_upsert", instance_, text_array(c), text_array(id), text_array(cl),
+                     text_array(sub), text_array(tr), int_array(at), text_array(st), int_array(d),
+                     int_array(a));
+  }
+  if (!gone.empty()) {
+    std::vector<std::string> c, id;
+    for (const auto& [channel, connection] : gone) {
+      c.push_back(channel), id.push_back(connection);
+      touched.insert(channel);
+    }
+    tx.exec_prepared("presence_delete", text_array(c), text_array(id));
+  }
+  if (!positions.empty()) {
+    std::vector<std::string> c, cl;
+    std::vector<std::int64_t> d, a;
+    for (const PositionRow& p : positions) c.push_back(p.channel), cl.push_back(p.client_id), d.push_back(p.delivered), a.push_back(p.applied);
+    tx.exec_prepared("positions_save", text_array(c), text_array(cl), int_array(d), int_array(a));
+  }
+  tx.exec_prepared("heartbeat", instance_);
+  if (!touched.empty()) {
+    tx.exec_prepared("notify", text_array(std::vector<std::string>(touched.begin(), touched.end())));
+  }
+  tx.commit();
+}
+
+std::size_t PgPresence::sweep(std::chrono::seconds ttl) {
+  pqxx::work tx(conn_);
+  const auto r = tx.exec_prepared("sweep", static_cast<long long>(ttl.count()));
+  tx.commit();
+  return r.size();
+}
+
+void PgPresence::remove_all() {
+  pqxx::work tx(conn_);
+  tx.exec_prepared("remove_all", instance_);
+  tx.commit();
+}
+
+std::vector<PresenceRow> PgPresence::members(const std::string& channel, std::int64_t* head) {
+  pqxx::read_transaction tx(conn_);
+  std::vector<PresenceRow> out;
+  for (const pqxx::row& r : tx.exec_prepared("members", channel)) {
+    PresenceRow m;
+    m.channel = channel;
+    m.connection_id = r[0].c_str();
+    m.client_id = r[1].c_str();
+    m.subject = r[2].c_str();
+    m.transport = r[3].c_str();
+    m.connected_at_ms = r[4].as<std::int64_t>();
+    m.state_json = r[5].c_str();
+    m.delivered = r[6].as<std::int64_t>();
+    m.applied = r[7].as<std::int64_t>();
+    out.push_back(std::move(m));
+  }
+  const auto h = tx.exec_prepared("head", channel);
+  *head = h.empty() ? 0 : h[0][0].as<std::int64_t>();
+  return out;
+}
+
+std::set<std::string> PgPresence::notified(std::chrono::milliseconds wait) {
+  if (wait.count() > 0) {
+    conn_.await_notification(0, static_cast<long>(wait.count()) * 1000);
+  }
+  conn_.get_notifs();
+  std::set<std::string> out;
+  out.swap(receiver_->channels);
+  return out;
+}
+
+PositionRow PgPresence::position(const std::string& channel, const std::string& client_id) {
+  pqxx::read_transaction tx(conn_);
+  PositionRow p{channel, client_id, 0, 0};
+  const auto r = tx.exec_prepared("position", channel, client_id);
+  if (!r.empty()) {
+    p.delivered = r[0][0].as<std::int64_t>();
+    p.applied = r[0][1].as<std::int64_t>();
+  }
+  return p;
+}
+
+}  // namespace syncd::store

@@ -1,0 +1,75 @@
+#pragma once
+// Presence and client positions in PostgreSQL (migration
+// 20261202000002): the rows of this instance's connections, the instance's
+// heartbeat, the sweep of dead instances' rows, and NOTIFY sync_presence so
+// every instance re-reads a channel whose presence changed.
+//
+// One connection, used by one thread (engine::Presence's); it also LISTENs,
+// so notifications arrive between its transactions. Every call throws
+// std::exception on a database error; the caller drops the object and
+// makes a new one.
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace syncd::store {
+
+inline constexpr const char* kPresenceNotifyChannel = "sync_presence";
+
+struct PresenceRow {
+  std::string channel;
+  std::string connection_id;
+  std::string client_id;
+  std::string subject;
+  std::string transport;
+  std::int64_t connected_at_ms = 0;
+  std::string state_json = "{}";  // a JSON object
+  std::int64_t delivered = 0;
+  std::int64_t applied = 0;
+};
+
+struct PositionRow {
+  std::string channel;
+  std::string client_id;
+  std::int64_t delivered = 0;
+  std::int64_t applied = 0;
+};
+
+class PgPresence {
+ public:
+  PgPresence(const std::string& url, std::string instance);
+  ~PgPresence();
+
+  // In one transaction: upserts `rows` as this instance's, deletes
+  // `gone` (channel, connection id), saves named clients' positions,
+  // refreshes the heartbeat, and notifies every channel touched.
+  void write(const std::vector<PresenceRow>& rows,
+             const std::vector<std::pair<std::string, std::string>>& gone,
+             const std::vector<PositionRow>& positions);
+  // Deletes the rows of instances not seen for `ttl` (and their heartbeat
+  // rows) and notifies their channels; returns how many rows went.
+  std::size_t sweep(std::chrono::seconds ttl);
+  // Deletes every row of this instance (a clean shutdown) and notifies.
+  void remove_all();
+
+  // The channel's members, ordered by connected_at, and its head.
+  std::vector<PresenceRow> members(const std::string& channel, std::int64_t* head);
+  // The channels notified since the last call (waits at most `wait`).
+  std::set<std::string> notified(std::chrono::milliseconds wait);
+  // The saved position of a named client (zeros when none).
+  PositionRow position(const std::string& channel, const std::string& client_id);
+
+ private:
+  class Receiver;
+  pqxx::connection conn_;
+  std::unique_ptr<Receiver> receiver_;
+  const std::string instance_;
+};
+
+}  // namespace syncd::store
