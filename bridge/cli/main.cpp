@@ -151,6 +151,8 @@ int main(int argc, char** argv) {
   ctx.channel = grpc::CreateCustomChannel(upstream, grpc::InsecureChannelCredentials(), args);
   ctx.stub = api::Sync::NewStub(ctx.channel);
   ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);
+  ctx.presence = std::make_unique<bridge::presence::PresenceLink>(
+      ctx.stub, [feeds = ctx.feeds.get()] { return feeds->authorization(); });
 
   net::io_context ioc(threads);
   ctx.socketio = std::make_unique<bridge::socketio::Registry>(ioc);

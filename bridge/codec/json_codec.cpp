@@ -286,8 +286,18 @@ std::variant<ClientMessage, Error> decode_client_frame(std::string_view text, co
     }
     return ClientMessage{req};
   }
+  if (is_presence_type(t)) {
+    return std::visit([](auto&& m) -> std::variant<ClientMessage, Error> {
+      if constexpr (std::is_same_v<std::decay_t<decltype(m)>, Error>) {
+        return std::move(m);
+      } else {
+        return ClientMessage{std::move(m)};
+      }
+    }, decode_presence(t, payload));
+  }
   return Error{"unknown_type", "unknown message type \"" + printable_prefix(t) +
-                                   "\"; expected patch, sync_request, heartbeat or auth"};
+                                   "\"; expected patch, sync_request, heartbeat, auth, presence_subscribe, "
+                                   "presence_request, presence_update or applied"};
 }
 
 std::string_view status_word(api::Ack::Status status) {

@@ -16,17 +16,11 @@
 #include <variant>
 
 #include "api/messages.h"
+#include "codec/codec_error.h"
 #include "codec/json_parse.h"
+#include "codec/presence_codec.h"
 
 namespace bridge::codec {
-
-// What went wrong with a client frame: a PROTOCOL.md error code
-// (invalid_json, invalid_message, invalid_patch, unknown_type) and a
-// sentence for the developer reading the client's console.
-struct Error {
-  std::string code;
-  std::string message;
-};
 
 struct Heartbeat {};
 
@@ -40,7 +34,10 @@ struct OversizePatch {
   std::size_t bytes = 0;  // a lower bound of its encoded size
 };
 
-using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh, OversizePatch>;
+// codec/presence_codec.h: presence_subscribe, presence_request,
+// presence_update and applied.
+using ClientMessage = std::variant<api::Patch, api::SyncRequest, Heartbeat, api::Refresh, OversizePatch,
+                                   PresenceSubscribe, PresenceRequest, api::PresenceUpdate, api::Applied>;
 
 // One text frame from a client.
 std::variant<ClientMessage, Error> decode_client_frame(std::string_view frame, const ParseLimits& limits = {});

@@ -62,6 +62,8 @@ class Delivery {
   void drained();
   // Something waits for the queue to drain (so the socket calls drained()).
   bool waiting() const { return mode_ != Mode::kLive || requests_.waiting(); }
+  // The last version the client has been sent.
+  std::int64_t position() const { return seq_.cursor(); }
   // The socket is closing: nothing more is asked or sent.
   void stop();
 

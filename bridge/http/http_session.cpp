@@ -3,6 +3,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "auth/token_format.h"
@@ -75,6 +76,16 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
       }
     } else if (param.key == "token" && !param.value.empty()) {
       take_token(param.value, &p);
+    } else if (param.key == "presence") {
+      p.presence = param.value == "1" || param.value == "true";
+    } else if (param.key == "clientId") {
+      p.client_id = param.value;
+      const bool control = std::any_of(p.client_id.begin(), p.client_id.end(),
+                                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+      if (p.client_id.size() > 128 || control) {
+        p.error = "clientId must be at most 128 bytes, with no control characters";
+        p.client_id.clear();
+      }
     }
   }
   if (auto auth = req.find(http::field::authorization); auth != req.end()) {

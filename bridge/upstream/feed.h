@@ -80,10 +80,12 @@ class Feeds {
 
   std::unique_ptr<Subscription> subscribe(const std::string& channel, std::weak_ptr<FeedListener> listener);
 
+  // "Bearer <the bridge's JWT>" read from the token file now; empty without one.
+  std::string authorization() const;
+
  private:
   friend class Subscription;
   void leave(const std::shared_ptr<ChannelFeed>& feed, std::uint64_t id);
-  std::string authorization() const;
 
   std::shared_ptr<api::Sync::Stub> stub_;
   const std::string token_file_;

@@ -10,6 +10,7 @@
 
 #include "api/grpc.h"
 #include "codec/json_parse.h"
+#include "presence/presence_link.h"
 #include "upstream/feed.h"
 #include "auth/keyed_cap.h"
 #include "ws/stats.h"
@@ -63,6 +64,7 @@ struct BridgeContext {
   std::shared_ptr<api::Sync::Stub> stub;   // unary calls made for sockets (upstream/calls.h)
   std::unique_ptr<upstream::Feeds> feeds;  // one shared Watch per channel
   std::unique_ptr<socketio::Registry> socketio;  // Engine.IO sessions by sid
+  std::unique_ptr<presence::PresenceLink> presence;  // every socket's presence, one stream to syncd
   Stats stats;
   Sessions sessions;
   std::atomic<bool> stopping{false};

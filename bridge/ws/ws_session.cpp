@@ -46,6 +46,11 @@ void WsSession::run(beast::http::request<beast::http::string_body> req, SocketPa
   upstream_.emplace(*ctx_.stub, params_.authorization, strand_post());
   delivery_.emplace(std::move(options), *upstream_, static_cast<delivery::Sink&>(*this));
   link_.emplace(*delivery_, strand_post());
+  if (ctx_.presence) {
+    presence_ = std::make_shared<SocketPresence>(*ctx_.presence, params_.channel, strand_post(),
+                                                 static_cast<SocketPresence::Client*>(this));
+    if (params_.presence) presence_->want();
+  }
 
   beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
   // Beast's own idle timeout does not count pings as life; watch_idle() does.
@@ -114,16 +119,31 @@ bool WsSession::refused() {
 // token naming someone else cannot use up their sockets.
 bool WsSession::admitted() {
   const std::string& subject = token_.subject();
-  if (subject_hold_ || subject.empty()) return true;
-  subject_hold_ = ctx_.per_subject.take(subject);
-  if (subject_hold_) return true;
+  if (!subject_hold_ && !subject.empty()) subject_hold_ = ctx_.per_subject.take(subject);
+  if (subject_hold_ || subject.empty()) {
+    if (presence_) presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
+    return true;
+  }
   send_error("rate_limited", "this token's subject already has " + std::to_string(ctx_.per_subject.limit()) +
                                  " sockets open (the bridge's --max-sockets-per-subject); close one first");
   begin_close(websocket::close_code::policy_error, "too many sockets");
   return false;
 }
 
+void WsSession::joined(const api::ChannelInfo& info) {
+  enqueue(dialect_->joined(info));
+  if (presence_) presence_->history_sent();
+}
+
+void WsSession::page(api::SyncState& state, bool continues) {
+  enqueue(dialect_->page(state, continues));
+  if (!presence_) return;
+  presence_->delivered(state.version());
+  if (!continues) presence_->history_sent();
+}
+
 void WsSession::deliver(const Sequencer::Out& out) {
+  if (presence_ && out.broadcast) presence_->delivered(out.broadcast->version);
   enqueue(out.broadcast ? dialect_->broadcast(*out.broadcast) : dialect_->ack(out.ack));
 }
 
@@ -148,6 +168,7 @@ void WsSession::watch_idle() {
       self->begin_close(websocket::close_code::normal, "idle: no message within the timeout; send heartbeats");
       return;
     }
+    if (self->presence_) self->presence_->tick(self->delivery_->position());
     self->watch_idle();
   });
 }
@@ -210,9 +231,34 @@ void WsSession::handle_frame(std::string_view text) {
     delivery_->sync_request(sync->from_version(), sync->limit());
   } else if (auto* r = std::get_if<api::Refresh>(&msg)) {
     token_.refresh(r->token(), params_.channel, *ctx_.stub, strand_post(), shared_from_this());
+  } else {
+    handle_presence(msg);
   }
-  // A heartbeat: the read itself counted as life.
 }
+
+// presence_subscribe, presence_request, presence_update, applied; a
+// heartbeat, whose read itself counted as life.
+void WsSession::handle_presence(const codec::ClientMessage& msg) {
+  if (std::holds_alternative<codec::Heartbeat>(msg)) return;
+  if (!presence_) return send_error("unavailable", "this bridge runs without presence");
+  if (std::holds_alternative<codec::PresenceSubscribe>(msg)) {
+    presence_->want();
+  } else if (std::holds_alternative<codec::PresenceRequest>(msg)) {
+    presence_->request();
+  } else if (auto* u = std::get_if<api::PresenceUpdate>(&msg)) {
+    if (auto error = presence_->update(u->state())) send_error(error->first, error->second);
+  } else if (auto* a = std::get_if<api::Applied>(&msg)) {
+    presence_->applied(a->version());
+  }
+}
+
+void WsSession::presence_frame(presence::Frame frame) {
+  if (closed_ || closing_) return;
+  if (queue_.size() >= ctx_.limits.queue_messages) return presence_->lost();
+  enqueue(std::move(frame));
+}
+
+void WsSession::presence_error(const std::string& code, const std::string& message) { send_error(code, message); }
 
 // ---- Frames to the client --------------------------------------------------
 
@@ -312,6 +358,7 @@ void WsSession::finish() {
   read_timer_.cancel();
   feed_.reset();
   if (delivery_) delivery_->stop();
+  if (presence_) presence_->leave();
   address_hold_ = {};
   subject_hold_ = {};
   if (counted_) {

@@ -29,6 +29,7 @@
 #include "ws/read_rate.h"
 #include "ws/context.h"
 #include "socket/socket_upstream.h"
+#include "socket/socket_presence.h"
 #include "socket/token_watch.h"
 
 namespace bridge {
@@ -43,9 +44,13 @@ struct SocketParams {
   std::string subprotocol;     // echoed in the handshake when the client offered some
   std::string error;           // a bad query: sent, then the socket closes
   std::string address;         // the client's IP address, for --max-sockets-per-address
+  bool presence = false;       // ?presence=1: the channel's presence once the history is sent
+  std::string client_id;       // ?clientId=: names the socket's client in presence
 };
 
-class WsSession final : public std::enable_shared_from_this<WsSession>, private delivery::Sink {
+class WsSession final : public std::enable_shared_from_this<WsSession>,
+                        private delivery::Sink,
+                        private SocketPresence::Client {
  public:
   WsSession(boost::beast::tcp_stream&& stream, BridgeContext& ctx);
   ~WsSession() override;
@@ -62,12 +67,17 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   // delivery::Sink: what the channel sends, in the socket's dialect.
   std::size_t backlog() const override { return queue_.size(); }
   bool admitted() override;  // --max-sockets-per-subject, once syncd has accepted the token
-  void joined(const api::ChannelInfo& info) override { enqueue(dialect_->joined(info)); }
-  void page(api::SyncState& state, bool continues) override { enqueue(dialect_->page(state, continues)); }
+  void joined(const api::ChannelInfo& info) override;
+  void page(api::SyncState& state, bool continues) override;
   void deliver(const Sequencer::Out& out) override;
   void request_failed(const grpc::Status& status) override;
   void failed(const grpc::Status& status) override { end_with(status); }
   void outbox_room() override;
+
+  // SocketPresence::Client
+  void presence_frame(presence::Frame frame) override;
+  void presence_error(const std::string& code, const std::string& message) override;
+  void handle_presence(const codec::ClientMessage& msg);
 
   // Runs a function on the strand, keeping the socket alive until it has
   // run, or drops it once the socket is gone. Holds no reference to the
@@ -112,6 +122,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, private 
   std::optional<delivery::Delivery> delivery_;
   std::optional<delivery::FeedLink> link_;
   std::unique_ptr<upstream::Subscription> feed_;
+  std::shared_ptr<SocketPresence> presence_;  // null when the bridge has no presence link
 
   // Frames not yet handed to the stream: it takes them while it holds under
   // CoalescingStream::kMaxPending bytes, so these wait only for a client

@@ -80,6 +80,8 @@ void Committer::run(Shard& shard) {
       }
     }
     commit(*shard.log, batch);
+    // The answered items hold their senders (a stream's last patches): let go now, not at the next batch.
+    batch.clear();
   }
 }
 

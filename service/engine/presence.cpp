@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "observe/metrics.h"
 #include "store/pg_presence.h"
@@ -240,7 +241,20 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
       l.last_write = now;
     }
   }
-  db.write(rows, gone, positions);  // also the heartbeat
+  // One row per named client: two connections of one client report the furthest position.
+  std::sort(positions.begin(), positions.end(), [](const store::PositionRow& a, const store::PositionRow& b) {
+    return std::tie(a.channel, a.client_id) < std::tie(b.channel, b.client_id);
+  });
+  std::vector<store::PositionRow> merged;
+  for (auto& p : positions) {
+    if (!merged.empty() && merged.back().channel == p.channel && merged.back().client_id == p.client_id) {
+      merged.back().delivered = std::max(merged.back().delivered, p.delivered);
+      merged.back().applied = std::max(merged.back().applied, p.applied);
+    } else {
+      merged.push_back(std::move(p));
+    }
+  }
+  db.write(rows, gone, merged);  // also the heartbeat
   if (now - last_sweep_ >= options_.ttl / 3) {
     last_sweep_ = now;
     db.sweep(options_.ttl);

@@ -1,0 +1,319 @@
+#include "presence/presence_link.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "codec/presence_codec.h"
+#include "observe/bridge_metrics.h"
+
+namespace bridge::presence {
+
+class PresenceLink::Stream final : public grpc::ClientBidiReactor<api::PresenceRequest, api::PresenceEvent> {
+ public:
+  explicit Stream(PresenceLink& link) : link_(link) {}
+
+  // Once, after the link has recorded the stream.
+  void start(const std::string& authorization) {
+    if (!authorization.empty()) ctx_.AddMetadata("authorization", authorization);
+    link_.stub_->async()->Presence(&ctx_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  // One at a time: the message stays alive until OnWriteDone.
+  void write(api::PresenceRequest r) {
+    in_flight_ = std::move(r);
+    StartWrite(&in_flight_);
+  }
+  void cancel() { ctx_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    link_.on_event(event_);
+    StartRead(&event_);
+  }
+  void OnWriteDone(bool ok) override { link_.on_write_done(this, ok); }
+  void OnDone(const grpc::Status& status) override {
+    link_.on_done(this, status);
+    delete this;
+  }
+
+ private:
+  PresenceLink& link_;
+  grpc::ClientContext ctx_;
+  api::PresenceEvent event_;
+  api::PresenceRequest in_flight_;
+};
+
+PresenceLink::PresenceLink(std::shared_ptr<api::Sync::Stub> stub, std::function<std::string()> authorization)
+    : stub_(std::move(stub)), authorization_(std::move(authorization)), thread_([this] { run(); }) {}
+
+PresenceLink::~PresenceLink() {
+  std::unique_lock lock(mu_);
+  stopping_ = true;
+  if (stream_ != nullptr) stream_->cancel();
+  wake_.notify_all();
+  wake_.wait(lock, [this] { return stream_ == nullptr; });
+  lock.unlock();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string PresenceLink::next_id() {
+  std::lock_guard lock(mu_);
+  return std::to_string(++next_id_);
+}
+
+void PresenceLink::connect(const std::string& channel, const std::string& id, api::PresenceConnect connect,
+                           std::weak_ptr<Listener> listener) {
+  std::lock_guard lock(mu_);
+  connect.set_channel(channel);
+  connect.set_connection_id(id);
+  api::PresenceRequest r;
+  *r.mutable_connect() = connect;
+  conns_[{channel, id}] = Conn{std::move(connect), 0, 0, std::move(listener)};
+  observe::Metrics::get().presence_members.Set(static_cast<double>(conns_.size()));
+  enqueue(std::move(r));
+}
+
+void PresenceLink::set_state(const std::string& channel, const std::string& id, google::protobuf::Struct state) {
+  std::lock_guard lock(mu_);
+  auto it = conns_.find({channel, id});
+  if (it == conns_.end()) return;
+  *it->second.connect.mutable_state() = state;
+  api::PresenceRequest r;
+  r.mutable_set()->set_channel(channel);
+  r.mutable_set()->set_connection_id(id);
+  *r.mutable_set()->mutable_state() = std::move(state);
+  sets_[{channel, id}] = std::move(r);
+  pump();
+}
+
+void PresenceLink::position(const std::string& channel, const std::string& id, std::int64_t delivered,
+                            std::int64_t applied) {
+  std::lock_guard lock(mu_);
+  auto it = conns_.find({channel, id});
+  if (it == conns_.end() || (it->second.delivered == delivered && it->second.applied == applied)) return;
+  it->second.delivered = delivered;
+  it->second.applied = applied;
+  api::PresenceRequest r;
+  auto* p = r.mutable_position();
+  p->set_channel(channel);
+  p->set_connection_id(id);
+  p->set_delivered_version(delivered);
+  p->set_applied_version(applied);
+  positions_[{channel, id}] = std::move(r);
+  pump();
+}
+
+void PresenceLink::disconnect(const std::string& channel, const std::string& id) {
+  std::lock_guard lock(mu_);
+  const Key key{channel, id};
+  if (conns_.erase(key) == 0) return;
+  observe::Metrics::get().presence_members.Set(static_cast<double>(conns_.size()));
+  sets_.erase(key);
+  positions_.erase(key);
+  api::PresenceRequest r;
+  r.mutable_disconnect()->set_channel(channel);
+  r.mutable_disconnect()->set_connection_id(id);
+  enqueue(std::move(r));
+}
+
+void PresenceLink::subscribe(const std::string& channel, std::weak_ptr<Listener> listener) {
+  Frame known;
+  {
+    std::lock_guard lock(mu_);
+    Channel& ch = channels_[channel];
+    ch.listeners.push_back(listener);
+    if (ch.listeners.size() == 1) {
+      api::PresenceRequest r;
+      r.mutable_watch()->set_channel(channel);
+      enqueue(std::move(r));
+    } else if (ch.known) {
+      known = std::make_shared<const std::string>(codec::encode_presence_state(ch.list));
+    }
+  }
+  if (known) send_to({listener}, known);
+}
+
+void PresenceLink::unsubscribe(const std::string& channel, const Listener* listener) {
+  std::lock_guard lock(mu_);
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  auto& ls = it->second.listeners;
+  ls.erase(std::remove_if(ls.begin(), ls.end(),
+                          [&](const std::weak_ptr<Listener>& w) {
+                            auto l = w.lock();
+                            return !l || l.get() == listener;
+                          }),
+           ls.end());
+  if (!ls.empty()) return;
+  channels_.erase(it);
+  api::PresenceRequest r;
+  r.mutable_unwatch()->set_channel(channel);
+  enqueue(std::move(r));
+}
+
+void PresenceLink::request(const std::string& channel, const std::weak_ptr<Listener>& listener) {
+  Frame known;
+  {
+    std::lock_guard lock(mu_);
+    auto it = channels_.find(channel);
+    if (it == channels_.end() || !it->second.known) return;  // the list follows when it comes
+    known = std::make_shared<const std::string>(codec::encode_presence_state(it->second.list));
+  }
+  send_to({listener}, known);
+}
+
+std::size_t PresenceLink::connections() const {
+  std::lock_guard lock(mu_);
+  return conns_.size();
+}
+
+void PresenceLink::enqueue(api::PresenceRequest r) {
+  out_.push_back(std::move(r));
+  pump();
+}
+
+void PresenceLink::pump() {
+  if (stream_ == nullptr || writing_) return;
+  api::PresenceRequest next;
+  if (!out_.empty()) {
+    next = std::move(out_.front());
+    out_.pop_front();
+  } else if (!sets_.empty()) {
+    next = std::move(sets_.begin()->second);
+    sets_.erase(sets_.begin());
+  } else if (!positions_.empty()) {
+    next = std::move(positions_.begin()->second);
+    positions_.erase(positions_.begin());
+  } else {
+    return;
+  }
+  writing_ = true;
+  stream_->write(std::move(next));
+}
+
+void PresenceLink::on_write_done(Stream* s, bool ok) {
+  std::lock_guard lock(mu_);
+  if (s != stream_) return;
+  writing_ = false;
+  if (ok) pump();  // else the stream is ending: OnDone follows
+}
+
+void PresenceLink::on_done(Stream* s, const grpc::Status& status) {
+  std::lock_guard lock(mu_);
+  if (s != stream_) return;
+  stream_ = nullptr;
+  writing_ = false;
+  if (!stopping_) {
+    spdlog::warn("presence stream to syncd ended ({}); reopening it", status.error_message());
+  }
+  wake_.notify_all();
+}
+
+void PresenceLink::on_event(const api::PresenceEvent& e) {
+  if (e.has_error()) return on_error(e);
+  std::vector<std::weak_ptr<Listener>> to;
+  Frame frame;
+  {
+    std::lock_guard lock(mu_);
+    auto it = channels_.find(e.channel());
+    if (it == channels_.end()) return;  // unwatched since
+    Channel& ch = it->second;
+    auto* members = ch.list.mutable_members();
+    const auto find = [&](const std::string& id) {
+      return std::find_if(members->begin(), members->end(),
+                          [&](const api::PresenceMember& m) { return m.connection_id() == id; });
+    };
+    switch (e.kind_case()) {
+      case api::PresenceEvent::kState:
+        ch.list = e.state();
+        ch.known = true;
+        break;
+      case api::PresenceEvent::kJoin:
+        *members->Add() = e.join();
+        break;
+      case api::PresenceEvent::kUpdate:
+        if (auto m = find(e.update().connection_id()); m != members->end()) *m = e.update();
+        break;
+      case api::PresenceEvent::kLeave:
+        if (auto m = find(e.leave().connection_id()); m != members->end()) members->erase(m);
+        break;
+      default:
+        return;
+    }
+    if (!ch.known) return;  // the whole list comes first
+    frame = std::make_shared<const std::string>(codec::encode_presence(e));
+    to = ch.listeners;
+  }
+  send_to(to, frame);
+}
+
+void PresenceLink::on_error(const api::PresenceEvent& e) {
+  std::shared_ptr<Listener> listener;
+  {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find({e.channel(), e.connection_id()});
+    if (it == conns_.end()) {
+      spdlog::warn("syncd refused a presence request on channel {}: {}", e.channel(), e.error().message());
+      return;
+    }
+    listener = it->second.listener.lock();
+    // A refused connect never joined: forget it, so it is not announced again.
+    if (e.error().code() != "not_found") conns_.erase(it);
+  }
+  if (listener) listener->on_presence_error(e.error().code(), e.error().message());
+}
+
+void PresenceLink::send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frame& frame) {
+  for (const auto& w : listeners) {
+    if (auto l = w.lock()) l->on_presence_frame(frame);
+  }
+}
+
+void PresenceLink::run() {
+  std::unique_lock lock(mu_);
+  int failures = 0;
+  while (!stopping_) {
+    // Everything known is announced again on the new stream.
+    out_.clear();
+    sets_.clear();
+    positions_.clear();
+    for (auto& [name, ch] : channels_) {
+      ch.known = false;
+      ch.list.Clear();
+      api::PresenceRequest r;
+      r.mutable_watch()->set_channel(name);
+      out_.push_back(std::move(r));
+    }
+    for (const auto& [key, conn] : conns_) {
+      api::PresenceRequest r;
+      *r.mutable_connect() = conn.connect;
+      out_.push_back(std::move(r));
+      if (conn.delivered > 0 || conn.applied > 0) {
+        api::PresenceRequest p;
+        p.mutable_position()->set_channel(key.first);
+        p.mutable_position()->set_connection_id(key.second);
+        p.mutable_position()->set_delivered_version(conn.delivered);
+        p.mutable_position()->set_applied_version(conn.applied);
+        positions_[key] = std::move(p);
+      }
+    }
+    auto* stream = new Stream(*this);
+    stream_ = stream;
+    writing_ = false;
+    lock.unlock();
+    stream->start(authorization_());
+    const auto started = std::chrono::steady_clock::now();
+    lock.lock();
+    pump();
+    wake_.wait(lock, [&] { return stream_ != stream; });
+    failures = std::chrono::steady_clock::now() - started < std::chrono::seconds(5) ? failures + 1 : 0;
+    if (failures > 0) {
+      wake_.wait_for(lock, std::min(std::chrono::milliseconds(200) * failures, std::chrono::milliseconds(5000)),
+                     [this] { return stopping_; });
+    }
+  }
+}
+
+}  // namespace bridge::presence

@@ -1,0 +1,111 @@
+#pragma once
+// The bridge's part in presence: one sync.v1 Presence stream to syncd for
+// the whole process. It announces every client socket (connect, state,
+// position, disconnect) and watches the channels whose presence some
+// socket asked for, keeping each such channel's list so a socket that asks
+// later gets it at once. When the stream breaks it is opened again (with
+// backoff) and everything is announced and watched again; syncd meanwhile
+// keeps the old members until its --presence-ttl, so nobody flickers out.
+// When the bridge dies, syncd sees the stream end and its members leave.
+//
+// State updates and positions are coalesced per socket (the latest
+// wins); the rest is sent in order. Listener callbacks run on gRPC
+// threads or inside the caller: they must only post.
+//
+// Thread-safe.
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/grpc.h"
+
+namespace bridge::presence {
+
+using Frame = std::shared_ptr<const std::string>;
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // A presence frame of the JSON protocol (codec/presence_codec.h).
+  virtual void on_presence_frame(Frame frame) = 0;
+  // syncd refused something this socket asked (a bad state, a token that
+  // may not read the channel, a clientId that is not its subject).
+  virtual void on_presence_error(const std::string& code, const std::string& message) = 0;
+};
+
+class PresenceLink {
+ public:
+  // `authorization`: the bridge's own "Bearer <jwt>" (or empty), read at
+  // each stream start.
+  PresenceLink(std::shared_ptr<api::Sync::Stub> stub, std::function<std::string()> authorization);
+  ~PresenceLink();
+
+  // A new id for a socket's connection, unique in this bridge.
+  std::string next_id();
+  void connect(const std::string& channel, const std::string& id, api::PresenceConnect connect,
+               std::weak_ptr<Listener> listener);
+  void set_state(const std::string& channel, const std::string& id, google::protobuf::Struct state);
+  void position(const std::string& channel, const std::string& id, std::int64_t delivered, std::int64_t applied);
+  void disconnect(const std::string& channel, const std::string& id);
+
+  // The listener gets the channel's whole list (at once when known), then
+  // every change.
+  void subscribe(const std::string& channel, std::weak_ptr<Listener> listener);
+  void unsubscribe(const std::string& channel, const Listener* listener);
+  // The whole list, to this listener only (when known; else it follows).
+  void request(const std::string& channel, const std::weak_ptr<Listener>& listener);
+
+  std::size_t connections() const;
+
+ private:
+  class Stream;
+  using Key = std::pair<std::string, std::string>;  // channel, id
+  struct Conn {
+    api::PresenceConnect connect;  // with the latest state
+    std::int64_t delivered = 0;
+    std::int64_t applied = 0;
+    std::weak_ptr<Listener> listener;
+  };
+  struct Channel {
+    std::vector<std::weak_ptr<Listener>> listeners;
+    bool known = false;    // `list` holds syncd's current list
+    api::PresenceList list;
+  };
+
+  void run();                                         // the reconnecting thread
+  void enqueue(api::PresenceRequest r);               // requires mu_
+  void pump();                                        // requires mu_
+  void on_event(const api::PresenceEvent& event);
+  void on_error(const api::PresenceEvent& event);
+  void on_write_done(Stream* s, bool ok);
+  void on_done(Stream* s, const grpc::Status& status);
+  void send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frame& frame);
+
+  const std::shared_ptr<api::Sync::Stub> stub_;
+  const std::function<std::string()> authorization_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                  // guarded by mu_
+  Stream* stream_ = nullptr;               // guarded by mu_; the open stream, if any
+  bool writing_ = false;                   // guarded by mu_
+  std::deque<api::PresenceRequest> out_;   // guarded by mu_; in order
+  std::map<Key, api::PresenceRequest> sets_;       // guarded by mu_; after out_, the latest per socket
+  std::map<Key, api::PresenceRequest> positions_;  // guarded by mu_; after sets_, likewise
+  std::map<Key, Conn> conns_;              // guarded by mu_
+  std::map<std::string, Channel> channels_;  // guarded by mu_
+  std::uint64_t next_id_ = 0;              // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace bridge::presence

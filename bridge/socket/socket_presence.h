@@ -1,0 +1,78 @@
+#pragma once
+// One client socket's part in presence, whatever its protocol: its member
+// entry (announced once syncd has accepted its token), its state updates
+// (checked and rate-limited here), its position, and the channel's
+// presence frames when the client asked for them, which start once its
+// history has been sent.
+//
+// Everything runs on the socket's strand except the Listener callbacks,
+// which post to it.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "delivery/feed_link.h"
+#include "presence/presence_link.h"
+
+namespace bridge {
+
+class SocketPresence final : public presence::Listener, public std::enable_shared_from_this<SocketPresence> {
+ public:
+  // What the socket does with presence frames and refusals (on its strand).
+  class Client {
+   public:
+    virtual ~Client() = default;
+    virtual void presence_frame(presence::Frame frame) = 0;
+    virtual void presence_error(const std::string& code, const std::string& message) = 0;
+  };
+
+  SocketPresence(presence::PresenceLink& link, std::string channel, delivery::Post post, Client* client);
+
+  // The socket joins presence (once).
+  void join(const std::string& client_id, const std::string& transport, const std::string& authorization);
+  // The client wants the channel's presence (?presence=1 or presence_subscribe).
+  void want();
+  // The socket's history has been sent: wanted presence starts now.
+  void history_sent();
+  // presence_request: the whole list, now.
+  void request();
+  // presence_update; an error (code, message) for the client when refused.
+  std::optional<std::pair<std::string, std::string>> update(google::protobuf::Struct state);
+  void applied(std::int64_t version);
+  // A version was sent to the client; reported at most once a second.
+  void delivered(std::int64_t version);
+  // Periodic: reports the position; resends the list if frames were lost.
+  void tick(std::int64_t delivered);
+  // Frames were dropped (the client does not read): the whole list
+  // follows at the next tick.
+  void lost() { lost_ = true; }
+  void leave();
+
+  // presence::Listener
+  void on_presence_frame(presence::Frame frame) override;
+  void on_presence_error(const std::string& code, const std::string& message) override;
+
+ private:
+  void subscribe();
+
+  presence::PresenceLink& link_;
+  const std::string channel_;
+  const delivery::Post post_;
+  Client* const client_;  // outlives every posted function (post_ keeps it alive)
+  std::string id_;        // set by join()
+  bool wanted_ = false;
+  bool history_sent_ = false;
+  bool subscribed_ = false;
+  bool lost_ = false;
+  std::int64_t applied_ = 0;
+  std::int64_t delivered_ = 0;
+  std::chrono::steady_clock::time_point reported_{};
+  // presence_update: a burst of 20, then 20 a second.
+  double tokens_ = 20;
+  std::chrono::steady_clock::time_point refill_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace bridge
