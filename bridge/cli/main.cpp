@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
       "GET /healthz, /readyz, /stats, /. The open-file limit is raised to the hard limit.\n\nFlags");
   flags.add_options()("help,h", "show this help")(
       "listen", po::value<std::string>(&listen)->default_value(listen, "0.0.0.0:$PORT or 0.0.0.0:8080"),
-      "HOST:PORT for HTTP and WebSocket")(
+      "HOST:PORT for WebSocket (/sync, /crdt), Socket.IO (/socket.io/), the demo page (/) and HTTP: "
+      "GET /health, /healthz, /readyz, /stats and /metrics (Prometheus)")(
       "upstream", po::value<std::string>(&upstream)->default_value(upstream, "$SYNC_UPSTREAM or 127.0.0.1:50051"),
       "syncd's gRPC address")(
       "upstream-keepalive", po::value<int>(&upstream_keepalive)->default_value(upstream_keepalive),

@@ -20,9 +20,15 @@ SioChannel::SioChannel(SioSocket& socket, std::string channel, std::optional<std
   options.max_patch_bytes = ctx.limits.parse.max_patch_bytes;
   delivery_.emplace(std::move(options), socket.upstream(), static_cast<delivery::Sink&>(*this));
   link_.emplace(*delivery_, socket.post());
+  if (ctx.presence) {
+    presence_ = std::make_shared<SocketPresence>(*ctx.presence, delivery_->channel(), socket.post(),
+                                                 static_cast<SocketPresence::Client*>(this));
+  }
 }
 
-SioChannel::~SioChannel() = default;
+SioChannel::~SioChannel() {
+  if (presence_) presence_->leave();  // however the channel ends, its member goes
+}
 
 void SioChannel::start(std::optional<std::int64_t> ack) {
   if (ack) join_acks_.push_back(*ack);
@@ -45,6 +51,7 @@ void SioChannel::rejoin(std::optional<std::int64_t> ack) {
 
 void SioChannel::stop() {
   feed_.reset();
+  if (presence_) presence_->leave();
   delivery_->stop();
   if (counted_) socket_.eio().context().stats.socket_closed(delivery_->channel());
   counted_ = false;
@@ -53,12 +60,19 @@ void SioChannel::stop() {
 std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
 bool SioChannel::admitted() {
-  if (socket_.admit_subject()) return true;
+  if (socket_.admit_subject()) {
+    if (presence_) presence_->join("", "socketio", socket_.authorization());
+    return true;
+  }
   failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "this token's subject already has " +
                           std::to_string(socket_.eio().context().per_subject.limit()) +
                           " sockets open (the bridge's --max-sockets-per-subject); close one first"));
   return false;
+}
+
+void SioChannel::presence_error(const std::string& code, const std::string& message) {
+  socket_.refuse(std::nullopt, code, message, delivery_->channel());
 }
 
 void SioChannel::answer_joins(std::int64_t version) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "socket/socket_presence.h"
 #include "delivery/delivery.h"
 #include "delivery/feed_link.h"
 #include "dialect/socketio_encoder.h"
@@ -23,7 +24,8 @@ namespace bridge::socketio {
 
 class SioSocket;
 
-class SioChannel final : private delivery::Sink {
+// Each joined channel is also one presence member (transport "socketio").
+class SioChannel final : private delivery::Sink, private SocketPresence::Client {
  public:
   // Joins of this channel waiting for their answer, at most.
   static constexpr std::size_t kMaxWaitingJoins = 16;
@@ -53,6 +55,11 @@ class SioChannel final : private delivery::Sink {
   void failed(const grpc::Status& status) override;
   void outbox_room() override {}
 
+  // SocketPresence::Client: a Socket.IO client is listed, but receives no
+  // presence events.
+  void presence_frame(presence::Frame) override {}
+  void presence_error(const std::string& code, const std::string& message) override;
+
   void answer_joins(std::int64_t version);
 
   SioSocket& socket_;
@@ -61,6 +68,7 @@ class SioChannel final : private delivery::Sink {
   std::optional<delivery::Delivery> delivery_;
   std::optional<delivery::FeedLink> link_;
   std::unique_ptr<upstream::Subscription> feed_;
+  std::shared_ptr<SocketPresence> presence_;  // null when the bridge has no presence link
   std::vector<std::int64_t> join_acks_;  // joins to answer once the history is sent
   bool live_ = false;
   bool failed_ = false;

@@ -57,6 +57,7 @@ class SioSocket {
   EioSession& eio() { return eio_; }
   AckCollector& acks() { return acks_; }
   delivery::Upstream& upstream() { return upstream_; }
+  const std::string& authorization() const { return authorization_; }
   delivery::Post post();
   // An answer to the client's own packets, and a frame of delivery's (see EioSession::send).
   void send(dialect::Frame frame);

@@ -25,7 +25,9 @@ WsSession::WsSession(beast::tcp_stream&& stream, BridgeContext& ctx)
       read_rate_(ctx.limits.read_bytes_per_second, ctx.limits.max_frame_bytes, kMinFrameCost),
       token_(ws_.get_executor(), params_.authorization, [this](const grpc::Status& status) { end_with(status); }) {}
 
-WsSession::~WsSession() = default;
+WsSession::~WsSession() {
+  if (presence_) presence_->leave();  // however the socket ends, its member goes
+}
 
 delivery::Post WsSession::strand_post() { return bridge::strand_post(weak_from_this()); }
 

@@ -65,7 +65,8 @@ int serve(int argc, char** argv) {
       "grpc-listen", po::value<std::string>(&o.grpc_listen)->default_value(default_grpc_listen(), "0.0.0.0:$PORT or 0.0.0.0:50051"),
       "HOST:PORT for gRPC (sync.v1.Sync, health, reflection)")(
       "http-listen", po::value<std::string>(&o.http_listen)->default_value(o.http_listen),
-      "HOST:PORT for HTTP (GET /healthz: the process is up; GET /readyz: the database is reachable too)")(
+      "HOST:PORT for HTTP: GET /healthz (the process is up), /readyz (the database is reachable too), "
+      "/health, /stats (channels, clients and their lag) and /metrics (Prometheus)")(
       "read-threads", po::value<int>(&o.read_threads)->default_value(o.read_threads),
       "threads (and database connections) reading the log")(
       "commit-threads", po::value<int>(&o.committer.connections)->default_value(o.committer.connections),

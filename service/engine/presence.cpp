@@ -285,7 +285,11 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     std::int64_t head = 0;
     api::PresenceList out;
     out.set_channel(channel);
-    for (const auto& r : db.members(channel, &head)) *out.add_members() = member_of(r);
+    for (const auto& r : db.members(channel, &head)) {
+      api::PresenceMember& m = *out.add_members() = member_of(r);
+      const std::int64_t at = m.applied_version() > 0 ? m.applied_version() : m.delivered_version();
+      m.set_lag(std::max<std::int64_t>(0, head - at));
+    }
     out.set_head_version(head);
     done(std::move(out));
   }

@@ -93,7 +93,8 @@ class Presence {
   // The whole list again at the next round (the watcher lost events).
   void resend(const std::string& channel, const PresenceWatcher* watcher);
 
-  // Reads the channel's list now (on the presence thread, where `done` runs).
+  // Reads the channel's list now, with each member's lag (on the presence
+  // thread, where `done` runs).
   void list(const std::string& channel, std::function<void(absl::StatusOr<api::PresenceList>)> done);
 
   // For the metrics.

@@ -311,65 +311,6 @@ void ChannelStream::fail_read(const absl::Status& status) {
   pump();
 }
 
-void ChannelStream::start_snapshot(ReadKind kind) {
-  reading_ = true;
-  observe::Metrics::get().snapshot_reads.Increment();
-  readers_.submit([self = shared_from_this(), kind](store::ChangeLog& log) {
-    self->on_snapshot(kind, log.snapshot(self->channel()));
-  });
-}
-
-void ChannelStream::on_snapshot(ReadKind kind, absl::StatusOr<store::Snapshot> snapshot) {
-  std::lock_guard lock(mu_);
-  reading_ = false;
-  if (closing_) return;
-  if (!snapshot.ok()) return fail_read(snapshot.status());
-  cursor_.note_head(snapshot->version);
-  enqueue_snapshot(kind, *snapshot);
-  if (kind == ReadKind::kSync) {
-    // The tail after the snapshot follows as requested pages.
-    sync_from_ = snapshot->version;
-    sync_pending_ = cursor_.known_head() > snapshot->version;
-  } else {
-    cursor_.restart_at(snapshot->version);
-    own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(snapshot->version));
-    // A Watch streams patches, not pages: it goes back to that mode and
-    // reads the tail from the log.
-    if (kind_ == Kind::kWatch || !cursor_.behind()) mode_ = Mode::kLive;
-  }
-  maybe_read();
-  pump();
-}
-
-void ChannelStream::enqueue_snapshot(ReadKind kind, const store::Snapshot& snapshot) {
-  const std::int64_t v = snapshot.version;
-  if (kind_ == Kind::kWatch) {
-    queue_.push_back(wire::watch_patch(std::make_shared<const std::string>(wire::snapshot_reset(v, snapshot.patches.size()))));
-    for (const auto& p : snapshot.patches) {
-      queue_.push_back(wire::watch_patch(std::make_shared<const std::string>(wire::snapshot_patch(p.body, v))));
-    }
-    return;
-  }
-  // Pages of the state, all at version v; the first one says "snapshot".
-  // has_more stays true while the tail after v is still to come as pages
-  // (history, sync requests); a live stream gets the tail as broadcasts.
-  const bool requested = kind == ReadKind::kSync;
-  const bool tail = (requested || mode_ == Mode::kHistory) && cursor_.known_head() > v;
-  wire::PageBuilder page;
-  std::size_t count = 0, size = 0;
-  bool first = true;
-  for (const auto& p : snapshot.patches) {
-    if (count == limits_.page_patches || size >= limits_.page_bytes) {
-      queue_.push_back(page.finish(v, true, requested, first));
-      first = false;
-      count = size = 0;
-    }
-    page.add(p.body, v);
-    ++count, size += p.body.size();
-  }
-  queue_.push_back(page.finish(v, tail, requested, first));
-}
-
 void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<store::Page> page) {
   std::lock_guard lock(mu_);
   reading_ = false;

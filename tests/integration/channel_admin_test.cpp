@@ -242,16 +242,22 @@ TEST(ChannelAdmin, TwoInstancesApplyRetentionOnceAndReadersStayGapFree) {
     ASSERT_TRUE(r->wait_for([&](const auto& rs) { return !versions_in(rs).empty() && versions_in(rs).back() == head; }));
     EXPECT_EQ(r->delivered_versions(), iota(1, head));
   }
-  // The ranges both logs report cover 1..head-10, each version once.
-  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  // The ranges both logs report cover 1..head-10, each version once. A
+  // compaction's line is logged just after its commit: wait for the last.
   const std::regex line("compacted channel doc versions (\\d+)-(\\d+)");
-  for (const Syncd* s : {&a, &b}) {
-    const std::string log = s->log();
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
-      ranges.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  const auto logged_ranges = [&] {
+    ranges.clear();
+    for (const Syncd* s : {&a, &b}) {
+      const std::string log = s->log();
+      for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
+        ranges.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
+      }
     }
-  }
-  std::sort(ranges.begin(), ranges.end());
+    std::sort(ranges.begin(), ranges.end());
+    return !ranges.empty() && ranges.back().second == head - 10;
+  };
+  EXPECT_TRUE(eventually(logged_ranges));
   std::int64_t next = 1;
   for (const auto& [from, to] : ranges) {
     EXPECT_EQ(from, next) << "ranges overlap or leave a gap";
