@@ -263,6 +263,8 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   // Channels to read: notified ones that someone here watches, those with
   // a watcher owed the whole list, and list() requests.
   std::set<std::string> channels = db.notified(options_.interval);
+  channels.insert(deferred_.begin(), deferred_.end());
+  deferred_.clear();
   std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists;
   {
     std::lock_guard lock(mu_);
@@ -277,7 +279,12 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     lists.swap(lists_);
     // Views of channels nobody here watches any more are dropped.
     for (auto it = views_.begin(); it != views_.end();) {
-      it = watchers_.count(it->first) != 0 ? std::next(it) : views_.erase(it);
+      if (watchers_.count(it->first) != 0) {
+        ++it;
+      } else {
+        last_full_.erase(it->first);
+        it = views_.erase(it);
+      }
     }
   }
   for (const std::string& channel : channels) read_channel(db, channel);
@@ -311,6 +318,7 @@ void Presence::read_channel(store::PgPresence& db, const std::string& channel) {
     now.emplace(m.connection_id(), std::move(m));
   }
   auto& before = views_[channel];
+  const bool large = std::max(before.size(), now.size()) > options_.large_channel;
   std::vector<PresenceChange> changes;
   for (const auto& [id, m] : before) {
     if (now.count(id) == 0) changes.push_back({PresenceChange::Kind::kLeave, m});
@@ -323,8 +331,17 @@ void Presence::read_channel(store::PgPresence& db, const std::string& channel) {
       changes.push_back({PresenceChange::Kind::kUpdate, m});
     }
   }
-  before = std::move(now);
   const bool too_many = changes.size() > options_.max_events;
+  const auto at = Clock::now();
+  if (too_many && large) {
+    auto& last = last_full_[channel];
+    if (at - last < std::chrono::seconds(1)) {
+      deferred_.insert(channel);  // read again next round; the changes add up meanwhile
+      return;
+    }
+    last = at;
+  }
+  before = std::move(now);
   std::vector<std::pair<std::shared_ptr<PresenceWatcher>, bool>> targets;
   {
     std::lock_guard lock(mu_);

@@ -14,7 +14,9 @@
 //
 // Bounded: a connection's state is written at most `updates_per_second`
 // times a second (the latest wins); a round with more than `max_events`
-// changes in a channel sends the whole list instead of the events; and
+// changes in a channel sends the whole list instead of the events, and in
+// a channel of more than `large_channel` members that list goes at most
+// once a second (changes wait and are merged meanwhile); and
 // positions (versions delivered and applied) are written at most once a
 // second and never raise events (read them with list()).
 //
@@ -29,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +50,7 @@ struct PresenceOptions {
   std::chrono::milliseconds interval{50};      // how often changes are written and read
   double updates_per_second = 10;              // state writes per connection
   std::size_t max_events = 64;                 // per channel per round; more: the whole list
+  std::size_t large_channel = 1000;            // members; such a channel's whole list goes at most once a second
 };
 
 struct PresenceChange {
@@ -137,6 +141,8 @@ class Presence {
   // The presence thread's own.
   std::map<std::string, std::map<std::string, api::PresenceMember>> views_;
   std::chrono::steady_clock::time_point last_sweep_{};
+  std::map<std::string, std::chrono::steady_clock::time_point> last_full_;  // large channels' last whole list
+  std::set<std::string> deferred_;  // large channels whose changes wait for their next whole list
   std::atomic<std::size_t> known_{0};
   std::thread thread_;
 };
