@@ -3,6 +3,7 @@
 // Neither dialect's decoder may crash, leak or hit undefined behaviour, and
 // a patch it accepts must survive an encode/decode round trip with the same
 // JSON value (object key order inside data may change: protobuf maps keep none).
+// A presence state it accepts must encode back to valid JSON.
 
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include "auth/token_format.h"
 #include "codec/crdt_codec.h"
 #include "codec/json_codec.h"
+#include "codec/presence_codec.h"
 #include "ws/token_claims.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -32,6 +34,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::abort();
       }
       if (bearer.ok()) (void)bridge::read_claims(bearer.token);
+    } else if (auto* update = std::get_if<syncapi::v1::PresenceUpdate>(msg)) {
+      // A state goes back out to every subscriber in a member's frame.
+      syncapi::v1::PresenceEvent event;
+      *event.mutable_join()->mutable_state() = update->state();
+      const std::string out = bridge::codec::encode_presence(event);
+      if (!nlohmann::json::accept(out)) std::abort();
     }
   }
   (void)bridge::codec::decode_crdt_frame(frame, "fuzz");

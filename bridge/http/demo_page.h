@@ -1,6 +1,8 @@
 #pragma once
 // The page at GET /: a small live graph editor on clients/js (served at
-// /sync-client.js). Open it in two windows and edit in either.
+// /sync-client.js). Open it in two windows and edit in either; each window
+// picks a name and a colour, shows who else has the channel open (presence)
+// and marks the node each of them is editing.
 
 #include <string_view>
 
@@ -25,6 +27,10 @@ inline constexpr std::string_view kDemoPage = R"html(<!doctype html>
   li .label { color: #777; font-size: 13px; min-width: 5em; }
   li input { flex: 1; }
   .log { font-size: 13px; color: #a33; min-height: 1.5em; }
+  .people { display: flex; gap: .4em; align-items: center; flex-wrap: wrap; font-size: 13px; color: #555; margin-top: .5em; }
+  .person { display: inline-flex; align-items: center; gap: .3em; padding: .05em .55em .05em .35em; border-radius: 1em; background: #f3f3f3; }
+  .swatch { display: inline-block; width: .75em; height: .75em; border-radius: 50%; background: #999; }
+  li .editors { display: inline-flex; gap: .2em; min-width: 1em; }
   code { background: #f3f3f3; padding: 0 .2em; }
 </style>
 </head>
@@ -36,6 +42,11 @@ inline constexpr std::string_view kDemoPage = R"html(<!doctype html>
   <span class="state">server version <b id="version" data-testid="version">0</b></span>
   <span class="state">pending <b id="pending" data-testid="pending">0</b></span>
 </header>
+<div class="people">
+  <span class="person" title="you"><span class="swatch" id="me-swatch"></span><b id="me" data-testid="me"></b> (you)</span>
+  <span id="others-label">here too:</span>
+  <span id="others" data-testid="presence"></span>
+</div>
 <form id="add">
   <input id="label" value="Person" aria-label="label" size="8" pattern="[A-Za-z_][A-Za-z0-9_]{0,63}" required>
   <input id="name" placeholder="name" aria-label="name" data-testid="new-name" required>
@@ -44,17 +55,78 @@ inline constexpr std::string_view kDemoPage = R"html(<!doctype html>
 <div class="log" id="log" data-testid="log"></div>
 <ul id="nodes" data-testid="nodes"></ul>
 <p class="state">Open this page in another window to see edits arrive. The page uses
-<code>/sync-client.js</code> over <code>ws://HOST/sync?channel=…</code>; add <code>?channel=NAME</code> to this page's address for another channel.</p>
+<code>/sync-client.js</code> over <code>ws://HOST/sync?channel=…&amp;presence=1</code>; add <code>?channel=NAME</code> to this page's address for another channel.
+The names and colours are each window's presence state; a coloured dot beside a node says who is editing it.</p>
 <script type="module">
 import { createSyncClient } from '/sync-client.js';
 
 const channel = new URLSearchParams(location.search).get('channel') || 'demo';
 const $ = (id) => document.getElementById(id);
 $('channel').textContent = channel;
+
+// Who this window is: a random name and colour, kept for the tab's life
+// (sessionStorage), so a reload is the same person.
+const pick = (list) => list[Math.floor(Math.random() * list.length)];
+function identity() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem('sync-demo-identity'));
+    if (saved?.clientId && saved.name && saved.color) return saved;
+  } catch {}
+  const me = {
+    clientId: `page-${Math.random().toString(36).slice(2, 8)}`,
+    name: `${pick(['Brave', 'Calm', 'Clever', 'Eager', 'Gentle', 'Jolly', 'Lucky', 'Quick', 'Quiet', 'Witty'])} ` +
+      pick(['Badger', 'Falcon', 'Fox', 'Heron', 'Lynx', 'Otter', 'Owl', 'Panda', 'Seal', 'Wren']),
+    color: `hsl(${Math.floor(Math.random() * 360)}, 70%, 45%)`,
+  };
+  try { sessionStorage.setItem('sync-demo-identity', JSON.stringify(me)); } catch {}
+  return me;
+}
+const me = identity();
+$('me').textContent = me.name;
+$('me-swatch').style.background = me.color;
+
 const client = await createSyncClient({
   serverUrl: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`,
-  channel, clientId: `page-${Math.random().toString(36).slice(2, 8)}`,
+  channel, clientId: me.clientId, presence: true,
 });
+let editing = null;  // the node this window is editing
+const share = () => client.setPresence({ name: me.name, color: me.color, ...(editing ? { editing } : {}) });
+share();
+
+// Everyone else with the channel open (other windows, other clients).
+const others = () => client.presence.filter((m) => m.clientId !== me.clientId);
+const nameOf = (m) => (typeof m.state?.name === 'string' && m.state.name) || m.clientId || `a ${m.transport} client`;
+function swatch(m) {
+  const s = document.createElement('span');
+  s.className = 'swatch';
+  if (typeof m.state?.color === 'string') s.style.background = m.state.color;
+  return s;
+}
+function renderPresence() {
+  const list = $('others');
+  list.replaceChildren();
+  for (const m of others()) {
+    const chip = document.createElement('span');
+    chip.className = 'person';
+    chip.dataset.testid = 'presence-member';
+    chip.title = `${m.clientId || 'anonymous'} over ${m.transport}`;
+    const name = document.createElement('span');
+    name.textContent = nameOf(m);
+    chip.append(swatch(m), name);
+    list.append(chip);
+  }
+  $('others-label').textContent = !client.isReady() ? 'offline' : list.children.length ? 'here too:' : 'nobody else here';
+  for (const li of $('nodes').children) {
+    const marks = li.querySelector('.editors');
+    marks.replaceChildren();
+    for (const m of others()) {
+      if (m.state?.editing !== li.dataset.id) continue;
+      const s = swatch(m);
+      s.title = `${nameOf(m)} is editing this`;
+      marks.append(s);
+    }
+  }
+}
 
 function render({ nodes, version, pending, connected }) {
   $('dot').classList.toggle('on', connected);
@@ -70,8 +142,11 @@ function render({ nodes, version, pending, connected }) {
     if (!li) {
       li = document.createElement('li');
       li.dataset.id = id;
-      li.innerHTML = '<span class="label"></span><input data-testid="node-name"><button data-testid="delete">Delete</button>';
-      li.querySelector('input').addEventListener('change', (e) => client.setProperty('node', id, 'name', e.target.value));
+      li.innerHTML = '<span class="editors"></span><span class="label"></span><input data-testid="node-name"><button data-testid="delete">Delete</button>';
+      const input = li.querySelector('input');
+      input.addEventListener('change', (e) => client.setProperty('node', id, 'name', e.target.value));
+      input.addEventListener('focus', () => { editing = id; share(); });
+      input.addEventListener('blur', () => { if (editing === id) { editing = null; share(); } });
       li.querySelector('button').addEventListener('click', () => client.deleteNode(id));
       list.append(li);
     }
@@ -79,10 +154,12 @@ function render({ nodes, version, pending, connected }) {
     const input = li.querySelector('input');
     if (document.activeElement !== input) input.value = nodes[id].properties.name ?? '';
   }
+  renderPresence();
 }
 
 client.onChange(render);
 client.on('status', () => render(client.snapshot()));
+client.on('presence', renderPresence);
 client.on('rejected', ({ patch, code, reason }) => { $('log').textContent = `${patch.op} rejected (${code}): ${reason}`; });
 client.on('error', ({ code, message }) => { $('log').textContent = `${code}: ${message}`; });
 $('add').addEventListener('submit', (e) => {

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 
 #include "codec/presence_codec.h"
 #include "observe/bridge_metrics.h"
@@ -45,8 +47,23 @@ class PresenceLink::Stream final : public grpc::ClientBidiReactor<api::PresenceR
   api::PresenceRequest in_flight_;
 };
 
+namespace {
+
+// 64 random bits in hex: this bridge process among every bridge.
+std::string random_process_id() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+}  // namespace
+
 PresenceLink::PresenceLink(std::shared_ptr<api::Sync::Stub> stub, std::function<std::string()> authorization)
-    : stub_(std::move(stub)), authorization_(std::move(authorization)), thread_([this] { run(); }) {}
+    : stub_(std::move(stub)),
+      authorization_(std::move(authorization)),
+      process_id_(random_process_id()),
+      thread_([this] { run(); }) {}
 
 PresenceLink::~PresenceLink() {
   std::unique_lock lock(mu_);
@@ -60,7 +77,7 @@ PresenceLink::~PresenceLink() {
 
 std::string PresenceLink::next_id() {
   std::lock_guard lock(mu_);
-  return std::to_string(++next_id_);
+  return process_id_ + "." + std::to_string(++next_id_);
 }
 
 void PresenceLink::connect(const std::string& channel, const std::string& id, api::PresenceConnect connect,

@@ -50,7 +50,7 @@ class PresenceLink {
   PresenceLink(std::shared_ptr<api::Sync::Stub> stub, std::function<std::string()> authorization);
   ~PresenceLink();
 
-  // A new id for a socket's connection, unique in this bridge.
+  // A new id for a socket's connection, unique among bridges.
   std::string next_id();
   void connect(const std::string& channel, const std::string& id, api::PresenceConnect connect,
                std::weak_ptr<Listener> listener);
@@ -93,6 +93,9 @@ class PresenceLink {
 
   const std::shared_ptr<api::Sync::Stub> stub_;
   const std::function<std::string()> authorization_;
+  // Prefixes socket ids: stable while the process lives, so syncd replaces a
+  // re-announced socket's entry instead of listing it twice.
+  const std::string process_id_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

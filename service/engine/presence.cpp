@@ -79,11 +79,13 @@ std::string Presence::next_id() {
   return instance_ + "." + std::to_string(++next_id_);
 }
 
-void Presence::connect(const std::string& channel, api::PresenceMember member) {
+void Presence::connect(const std::string& channel, api::PresenceMember member, const void* owner) {
   member.set_connected_at(now_ms());
   std::lock_guard lock(mu_);
   Local& l = locals_[{channel, member.connection_id()}];
   l.channel = channel;
+  l.owner = owner;
+  l.dirty = true;
   l.load_position = !member.client_id().empty();
   l.member = std::move(member);
   wake_.notify_all();
@@ -110,10 +112,10 @@ void Presence::position(const std::string& channel, const std::string& connectio
   it->second.position_dirty = true;
 }
 
-void Presence::disconnect(const std::string& channel, const std::string& connection_id) {
+void Presence::disconnect(const std::string& channel, const std::string& connection_id, const void* owner) {
   std::lock_guard lock(mu_);
   auto it = locals_.find({channel, connection_id});
-  if (it == locals_.end()) return;
+  if (it == locals_.end() || it->second.owner != owner) return;
   if (it->second.written) gone_.emplace_back(channel, connection_id);
   locals_.erase(it);
   wake_.notify_all();

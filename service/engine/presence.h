@@ -82,13 +82,15 @@ class Presence {
   // A connection id no other connection anywhere has.
   std::string next_id();
 
-  // `member.connection_id` from next_id(); connected_at is set here. A
-  // named client (client_id set) starts at its saved position.
-  void connect(const std::string& channel, api::PresenceMember member);
+  // `member.connection_id` from next_id() (or a proxy's own stable id);
+  // connected_at is set here. A named client (client_id set) starts at its
+  // saved position. Connecting an id again replaces its entry and owner.
+  void connect(const std::string& channel, api::PresenceMember member, const void* owner = nullptr);
   void set_state(const std::string& channel, const std::string& connection_id, google::protobuf::Struct state);
   void position(const std::string& channel, const std::string& connection_id, std::int64_t delivered,
                 std::int64_t applied);
-  void disconnect(const std::string& channel, const std::string& connection_id);
+  // Only the entry's current owner (the one that connected it last) removes it.
+  void disconnect(const std::string& channel, const std::string& connection_id, const void* owner = nullptr);
 
   // The watcher hears the channel's whole list at the next round, then
   // changes. A watcher may watch many channels.
@@ -114,6 +116,7 @@ class Presence {
     bool position_dirty = false;
     bool load_position = false;  // a named client: start from its saved position
     std::chrono::steady_clock::time_point last_write{};
+    const void* owner = nullptr;
   };
   struct Watch {
     std::shared_ptr<PresenceWatcher> watcher;

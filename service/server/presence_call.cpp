@@ -88,7 +88,7 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
 };
 
 PresenceCall::PresenceCall(Context& ctx, grpc::CallbackServerContext* call)
-    : ctx_(ctx), stream_id_(ctx.presence.next_id()), outbox_(std::make_shared<Outbox>(this, ctx.presence)) {
+    : ctx_(ctx), outbox_(std::make_shared<Outbox>(this, ctx.presence)) {
   if (ctx_.stopping) {
     Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"));
     return;
@@ -99,6 +99,7 @@ PresenceCall::PresenceCall(Context& ctx, grpc::CallbackServerContext* call)
     return;
   }
   principal_ = std::get<auth::Principal>(std::move(who));
+  prefix_ = principal_.subject + "/";
   StartRead(&request_);
 }
 
@@ -131,7 +132,7 @@ void PresenceCall::handle(const api::PresenceRequest& r) {
       const auto key = std::make_pair(r.disconnect().channel(), r.disconnect().connection_id());
       auto it = connections_.find(key);
       if (it == connections_.end()) return;  // already gone: nothing to do
-      ctx_.presence.disconnect(key.first, it->second);
+      ctx_.presence.disconnect(key.first, it->second, this);
       connections_.erase(it);
       return;
     }
@@ -184,13 +185,16 @@ void PresenceCall::connect(const api::PresenceConnect& c) {
                  "clientId must be the token's subject \"" + member_principal.subject + "\"");
   }
   api::PresenceMember m;
-  m.set_connection_id(stream_id_ + "." + c.connection_id());
+  // The proxy's id, stable across its reconnections (to any instance), so a
+  // re-announced connection replaces its row instead of appearing twice;
+  // prefixed so that a proxy can only name connections of its own token.
+  m.set_connection_id(prefix_ + c.connection_id());
   m.set_client_id(c.client_id().empty() ? member_principal.subject : c.client_id());
   m.set_subject(member_principal.subject);
   m.set_transport(c.transport());
   *m.mutable_state() = c.state();
   connections_.emplace(std::make_pair(channel, c.connection_id()), m.connection_id());
-  ctx_.presence.connect(channel, std::move(m));
+  ctx_.presence.connect(channel, std::move(m), this);
 }
 
 const std::string* PresenceCall::find(const std::string& channel, const std::string& connection_id) {
@@ -215,7 +219,7 @@ void PresenceCall::OnWriteDone(bool ok) { outbox_->write_done(ok); }
 void PresenceCall::OnDone() {
   outbox_->detach();
   for (const std::string& channel : watched_) ctx_.presence.unwatch(channel, outbox_.get());
-  for (const auto& [key, id] : connections_) ctx_.presence.disconnect(key.first, id);
+  for (const auto& [key, id] : connections_) ctx_.presence.disconnect(key.first, id, this);
   delete this;
 }
 

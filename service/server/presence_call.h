@@ -51,7 +51,7 @@ class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, 
              const std::string& message);
 
   Context& ctx_;
-  const std::string stream_id_;
+  std::string prefix_;  // of this proxy's connection ids: "<its token's subject>/"
   std::shared_ptr<Outbox> outbox_;
   auth::Principal principal_;  // the proxy's
   // Touched by OnReadDone only (reads are serial) and OnDone.
