@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 #include "observe/metrics.h"
@@ -256,7 +258,14 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
       merged.push_back(std::move(p));
     }
   }
-  db.write(rows, gone, merged);  // also the heartbeat
+  try {
+    db.write(rows, gone, merged);  // also the heartbeat
+  } catch (...) {
+    // Rows are all written again on the next connection; removals must be kept.
+    std::lock_guard lock(mu_);
+    gone_.insert(gone_.end(), gone.begin(), gone.end());
+    throw;
+  }
   if (now - last_sweep_ >= options_.ttl / 3) {
     last_sweep_ = now;
     db.sweep(options_.ttl);
@@ -289,19 +298,38 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
       }
     }
   }
-  for (const std::string& channel : channels) read_channel(db, channel);
+  try {
+    for (const std::string& channel : channels) read_channel(db, channel);
+  } catch (...) {
+    std::lock_guard lock(mu_);  // answered on the next connection
+    for (auto& l : lists) lists_.push_back(std::move(l));
+    throw;
+  }
+  // Every request is answered, even when the database fails midway.
+  std::optional<std::string> failed;
   for (auto& [channel, done] : lists) {
+    if (failed) {
+      done(absl::UnavailableError(*failed));
+      continue;
+    }
     std::int64_t head = 0;
     api::PresenceList out;
     out.set_channel(channel);
-    for (const auto& r : db.members(channel, &head)) {
-      api::PresenceMember& m = *out.add_members() = member_of(r);
-      const std::int64_t at = m.applied_version() > 0 ? m.applied_version() : m.delivered_version();
-      m.set_lag(std::max<std::int64_t>(0, head - at));
+    try {
+      for (const auto& r : db.members(channel, &head)) {
+        api::PresenceMember& m = *out.add_members() = member_of(r);
+        const std::int64_t at = m.applied_version() > 0 ? m.applied_version() : m.delivered_version();
+        m.set_lag(std::max<std::int64_t>(0, head - at));
+      }
+    } catch (const std::exception& e) {
+      failed = e.what();
+      done(absl::UnavailableError(*failed));
+      continue;
     }
     out.set_head_version(head);
     done(std::move(out));
   }
+  if (failed) throw std::runtime_error(*failed);
   std::size_t known = 0;
   for (const auto& [channel, view] : views_) known += view.size();
   known_.store(known, std::memory_order_relaxed);
