@@ -4,8 +4,10 @@
 // position, disconnect) and watches the channels whose presence some
 // socket asked for, keeping each such channel's list so a socket that asks
 // later gets it at once. When the stream breaks it is opened again (with
-// backoff) and everything is announced and watched again; syncd meanwhile
-// keeps the old members until its --presence-ttl, so nobody flickers out.
+// backoff) and everything is announced and watched again under the same
+// ids: when the old syncd died, its rows (kept until its --presence-ttl)
+// are taken over, so nobody flickers out; when only the stream broke,
+// syncd removed the sockets and they join again.
 // When the bridge dies, syncd sees the stream end and its members leave.
 //
 // State updates and positions are coalesced per socket (the latest

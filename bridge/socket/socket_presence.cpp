@@ -24,6 +24,8 @@ void SocketPresence::join(const std::string& client_id, const std::string& trans
   c.set_client_id(client_id);
   c.set_transport(transport);
   c.set_authorization(authorization);
+  if (early_state_) *c.mutable_state() = std::move(*early_state_);
+  early_state_.reset();
   link_.connect(channel_, id_, std::move(c), std::static_pointer_cast<presence::Listener>(shared_from_this()));
 }
 
@@ -69,7 +71,8 @@ std::optional<std::pair<std::string, std::string>> SocketPresence::update(google
     return std::make_pair(std::string("invalid_message"), std::string("a presence state may not contain NUL characters"));
   }
   if (id_.empty()) {
-    return std::make_pair(std::string("invalid_message"), std::string("the socket has not joined its channel yet"));
+    early_state_ = std::move(state);  // sent with the socket's entry
+    return std::nullopt;
   }
   link_.set_state(channel_, id_, std::move(state));
   return std::nullopt;
@@ -77,20 +80,35 @@ std::optional<std::pair<std::string, std::string>> SocketPresence::update(google
 
 void SocketPresence::applied(std::int64_t version) {
   applied_ = std::max(applied_, version);
-  if (!id_.empty()) link_.position(channel_, id_, delivered_, applied_);
+  report(false);
 }
 
 void SocketPresence::delivered(std::int64_t version) {
   delivered_ = std::max(delivered_, version);
+  report(false);
+}
+
+// At most once a second; a report held back goes at the next tick.
+void SocketPresence::report(bool now_or_never) {
   const auto now = std::chrono::steady_clock::now();
-  if (id_.empty() || now - reported_ < std::chrono::seconds(1)) return;
+  if (id_.empty()) return;
+  if (!now_or_never && now - reported_ < std::chrono::seconds(1)) {
+    report_due_ = true;
+    return;
+  }
+  if (now_or_never && !report_due_) return;
+  report_due_ = false;
   reported_ = now;
-  link_.position(channel_, id_, delivered_, applied_);
+  // Nobody has applied what it was not sent.
+  link_.position(channel_, id_, delivered_, std::min(applied_, delivered_));
 }
 
 void SocketPresence::tick(std::int64_t delivered) {
-  delivered_ = std::max(delivered_, delivered);
-  if (!id_.empty()) link_.position(channel_, id_, delivered_, applied_);
+  if (delivered > delivered_) {
+    delivered_ = delivered;
+    report_due_ = true;
+  }
+  report(true);
   if (lost_ && subscribed_) {
     lost_ = false;
     link_.request(channel_, std::static_pointer_cast<presence::Listener>(shared_from_this()));

@@ -44,7 +44,8 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   void applied(std::int64_t version);
   // A version was sent to the client; reported at most once a second.
   void delivered(std::int64_t version);
-  // Periodic: reports the position; resends the list if frames were lost.
+  // Once a second: reports a held-back position; resends the list if
+  // frames were lost.
   void tick(std::int64_t delivered);
   // Frames were dropped (the client does not read): the whole list
   // follows at the next tick.
@@ -57,6 +58,9 @@ class SocketPresence final : public presence::Listener, public std::enable_share
 
  private:
   void subscribe();
+  // Reports the position: throttled to once a second, or (`now_or_never`)
+  // only what is due.
+  void report(bool now_or_never);
 
   presence::PresenceLink& link_;
   const std::string channel_;
@@ -70,6 +74,8 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   std::int64_t applied_ = 0;
   std::int64_t delivered_ = 0;
   std::chrono::steady_clock::time_point reported_{};
+  bool report_due_ = false;  // a position not yet reported
+  std::optional<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry
   // presence_update: a burst of 20, then 20 a second.
   double tokens_ = 20;
   std::chrono::steady_clock::time_point refill_ = std::chrono::steady_clock::now();

@@ -163,7 +163,10 @@ void WsSession::outbox_room() {
 
 void WsSession::watch_idle() {
   const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.limits.idle_timeout);
-  idle_timer_.expires_after(std::max(std::chrono::milliseconds(100), idle / 4));
+  // At least once a second with presence on: positions held back go then.
+  auto period = std::max(std::chrono::milliseconds(100), idle / 4);
+  if (presence_) period = std::min(period, std::chrono::milliseconds(1000));
+  idle_timer_.expires_after(period);
   idle_timer_.async_wait([self = shared_from_this(), idle](beast::error_code ec) {
     if (ec || self->closed_) return;
     if (std::chrono::steady_clock::now() - self->last_heard_ > idle) {

@@ -20,6 +20,16 @@
 // usual. A deleted channel ends the session: no reconnect, since resending
 // pending patches would create the channel again.
 //
+// Presence: with `presence: true` the client keeps `client.presence`, the
+// list of every connection to the channel (its own included), from the
+// server's presence_state / presence_join / presence_update /
+// presence_leave frames, and emits a `presence` event on each change.
+// `setPresence(state)` sets this connection's state (a JSON object of at
+// most 1 KiB, e.g. a name and a colour) for everyone to see; it is resent
+// after a reconnect. Whether or not presence is on, the client reports the
+// version it has applied (`applied`, at most once a second), which the
+// server shows as its position and lag.
+//
 // In Node, pass `WebSocket` (from the `ws` package) or have `ws` installed.
 
 const randomId = (prefix) =>
@@ -82,6 +92,10 @@ export function applyPatch(graph, patch) {
   }
 }
 
+// A presence state's size as the server counts it: bytes of UTF-8 JSON.
+const MAX_PRESENCE_BYTES = 1024;
+const jsonBytes = (json) => new TextEncoder().encode(json).length;
+
 const copyGraph = (g) => ({
   nodes: new Map([...g.nodes].map(([id, n]) => [id, clone(n)])),
   edges: new Map([...g.edges].map(([id, e]) => [id, clone(e)])),
@@ -101,6 +115,18 @@ const copyGraph = (g) => ({
  * complete history. Works offline: edits wait in the pending queue.
  * A deleted channel (an `error` event with code not_found, then close 1008)
  * ends the session for good: isGone() is true and pending patches stay unsent.
+ *
+ * Presence: `presence: true` asks for the channel's presence: `client.presence`
+ * is then the list of members (every connection to the channel, this one
+ * included: {connectionId, clientId, subject?, transport, connectedAt, state,
+ * deliveredVersion, appliedVersion}), replaced by a new array on each change
+ * and emptied while disconnected, and `on('presence', ({members, type, member}) => …)`
+ * tells of each change (type 'state': the whole list was replaced; 'join',
+ * 'update', 'leave': `member` changed). A clientId given here is sent to the
+ * server (`clientId=`), naming this client in presence and keeping its
+ * position across reconnects; a client without one is listed with an empty
+ * clientId. setPresence(state) sets this connection's state, with or
+ * without `presence: true`.
  */
 export async function createSyncClient(options) {
   const WS = options.WebSocket ?? globalThis.WebSocket ?? (await import('ws')).default;
@@ -110,9 +136,12 @@ export async function createSyncClient(options) {
 }
 
 export class SyncClient {
-  constructor({ serverUrl, clientId = randomId('client_'), channel = 'default', reconnectInterval = 1000,
-    maxReconnectInterval = 30000, heartbeatInterval = 30000, token = null, WebSocket }) {
-    Object.assign(this, { serverUrl, clientId, channel, reconnectInterval, maxReconnectInterval, heartbeatInterval, token });
+  constructor({ serverUrl, clientId, channel = 'default', reconnectInterval = 1000,
+    maxReconnectInterval = 30000, heartbeatInterval = 30000, token = null, presence = false, WebSocket }) {
+    Object.assign(this, { serverUrl, channel, reconnectInterval, maxReconnectInterval, heartbeatInterval, token });
+    this.named = clientId !== undefined && clientId !== null;  // sent as clientId= (a named client)
+    this.clientId = this.named ? clientId : randomId('client_');
+    this.watchPresence = Boolean(presence);  // sent as presence=1
     this.WS = WebSocket;
     this.confirmed = { nodes: new Map(), edges: new Map() };
     this.version = 0;               // confirmed: every version up to it is applied
@@ -122,7 +151,14 @@ export class SyncClient {
     this.gone = false;              // the channel was deleted: no more reconnects
     this.pending = [];              // this client's unacknowledged patches, oldest first
     this.view = copyGraph(this.confirmed);
-    this.listeners = { change: new Set(), rejected: new Set(), status: new Set(), error: new Set() };
+    this.listeners = { change: new Set(), rejected: new Set(), status: new Set(), error: new Set(), presence: new Set() };
+    this.presence = [];             // the channel's members (presence: true); a new array on each change
+    this.presenceState = null;      // this connection's state (setPresence), sent on every connection
+    this.presenceDirty = false;     // presenceState not yet sent on this connection
+    this.presenceAt = 0;            // when a presence_update was last sent (ms)
+    this.appliedSent = 0;           // the last `applied` version sent on this connection
+    this.appliedAt = 0;             // when it was sent (ms)
+    this.joined = false;            // this connection's first history page came: the server has it listed
     this.ready = false;
     this.closed = false;
     this.attempt = 0;
@@ -135,12 +171,17 @@ export class SyncClient {
     const url = new URL(this.serverUrl);
     url.searchParams.set('channel', this.channel);
     url.searchParams.set('since', String(this.version));
+    if (this.named) url.searchParams.set('clientId', this.clientId);
+    if (this.watchPresence) url.searchParams.set('presence', '1');
     const ws = this.token ? new this.WS(url.toString(), ['sync', `bearer.${this.token}`]) : new this.WS(url.toString());
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
       this.lastError = null;
       this.ready = true;
+      this.joined = false;
+      this.appliedSent = 0;
+      this.presenceDirty = this.presenceState !== null;
       for (const p of this.pending) this.send({ type: 'patch', payload: p });  // same ids: stored at most once
       this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', payload: null }), this.heartbeatInterval);
       this.emit('status', { connected: true });
@@ -148,12 +189,16 @@ export class SyncClient {
     ws.onmessage = (event) => this.receive(JSON.parse(typeof event.data === 'string' ? event.data : event.data.toString()));
     ws.onclose = (event) => {
       clearInterval(this.heartbeat);
+      this.stopTimers();
       const wasReady = this.ready;
       this.ready = false;
+      this.joined = false;
       // error not_found, then close 1008: the channel was deleted. Other
       // closes (1008 for a refused token included) are retried with backoff.
       if (event.code === 1008 && this.lastError === 'not_found') this.gone = true;
       if (wasReady) this.emit('status', { connected: false, code: event.code, gone: this.gone });
+      // Offline, the list is unknown: emptied until the next presence_state.
+      if (this.presence.length > 0) this.setMembers([], 'state');
       if (!this.closed && !this.gone) this.scheduleReconnect();
     };
     ws.onerror = () => {};  // onclose follows and reconnects
@@ -171,10 +216,17 @@ export class SyncClient {
     if (this.ready && this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
   }
 
+  stopTimers() {
+    clearTimeout(this.presenceTimer);
+    clearTimeout(this.appliedTimer);
+    this.presenceTimer = this.appliedTimer = null;
+  }
+
   async close() {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeat);
+    this.stopTimers();
     if (this.ws && this.ws.readyState <= 1) {
       await new Promise((resolve) => { this.ws.addEventListener('close', resolve); this.ws.close(); });
     }
@@ -183,6 +235,9 @@ export class SyncClient {
   // -- Server messages ---------------------------------------------------------
 
   receive(msg) {
+    // Presence frames may come between the pages of a snapshot (answering a
+    // sync_request, or a catch-up): they neither end it nor touch the graph.
+    if (msg.type?.startsWith('presence_')) return this.presenceFrame(msg);
     // A snapshot is its first page (`snapshot: true`) and the pages after it
     // at the same version; any other message ends it. Each page goes
     // straight into the confirmed state; the page with hasMore false that
@@ -200,6 +255,11 @@ export class SyncClient {
           this.snapshotVersion = null;
           this.resolveSynced();
         }
+        if (!this.joined) {
+          // The server has listed this connection by now: its state may go.
+          this.joined = true;
+          this.flushPresence();
+        }
         break;
       case 'patch_broadcast':
         this.arrive(msg.payload);
@@ -215,6 +275,80 @@ export class SyncClient {
         break;
     }
     this.refresh();
+    this.reportApplied();
+  }
+
+  // -- Presence ----------------------------------------------------------------
+
+  presenceFrame({ type, payload }) {
+    if (!payload) return;
+    const id = payload.connectionId;
+    const others = () => this.presence.filter((m) => m.connectionId !== id);
+    switch (type) {
+      case 'presence_state':
+        return this.setMembers(Array.isArray(payload.members) ? payload.members : [], 'state');
+      case 'presence_join':
+      case 'presence_update': {
+        const members = others();
+        // In connectedAt order, as the server lists them.
+        const at = members.findIndex((m) => m.connectedAt > payload.connectedAt);
+        members.splice(at < 0 ? members.length : at, 0, payload);
+        return this.setMembers(members, type === 'presence_join' ? 'join' : 'update', payload);
+      }
+      case 'presence_leave':
+        return this.setMembers(others(), 'leave', payload);
+      default:
+        return undefined;
+    }
+  }
+
+  setMembers(members, type, member) {
+    this.presence = members;
+    this.emit('presence', member === undefined ? { members, type } : { members, type, member });
+  }
+
+  // This connection's presence state (a JSON object of at most 1 KiB),
+  // replacing the previous one. Sent at most 10 times a second (the latest
+  // wins), and again on every reconnect.
+  setPresence(state) {
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw new TypeError('setPresence: the state must be a JSON object');
+    }
+    const json = JSON.stringify(state);
+    if (jsonBytes(json) > MAX_PRESENCE_BYTES) {
+      throw new RangeError(`setPresence: a presence state is at most ${MAX_PRESENCE_BYTES} bytes of JSON (this one is ${jsonBytes(json)})`);
+    }
+    this.presenceState = JSON.parse(json);
+    this.presenceDirty = true;
+    this.flushPresence();
+  }
+
+  getPresenceState() { return clone(this.presenceState); }
+
+  flushPresence() {
+    if (!this.joined || !this.presenceDirty || this.presenceTimer) return;
+    const wait = this.presenceAt + 100 - Date.now();
+    if (wait > 0) {
+      this.presenceTimer = setTimeout(() => { this.presenceTimer = null; this.flushPresence(); }, wait);
+      return;
+    }
+    this.presenceAt = Date.now();
+    this.presenceDirty = false;
+    this.send({ type: 'presence_update', payload: { state: this.presenceState } });
+  }
+
+  // Tells the server the confirmed version (every version up to it is
+  // applied here): at most once a second, never inside a snapshot.
+  reportApplied() {
+    if (!this.joined || this.snapshotVersion !== null || this.version <= this.appliedSent || this.appliedTimer) return;
+    const wait = this.appliedAt + 1000 - Date.now();
+    if (wait > 0) {
+      this.appliedTimer = setTimeout(() => { this.appliedTimer = null; this.reportApplied(); }, wait);
+      return;
+    }
+    this.appliedAt = Date.now();
+    this.appliedSent = this.version;
+    this.send({ type: 'applied', payload: { version: this.version } });
   }
 
   // The server's state at `version` replaces the confirmed state: empty
@@ -317,7 +451,7 @@ export class SyncClient {
     return { nodes: this.getNodes(), edges: this.getEdges(), version: this.version, pending: this.pending.length, connected: this.ready };
   }
 
-  // -- Events: change, rejected, status, error ------------------------------------
+  // -- Events: change, rejected, status, error, presence ----------------------------
 
   on(event, fn) { this.listeners[event].add(fn); return () => this.listeners[event].delete(fn); }
   onChange(fn) { return this.on('change', fn); }

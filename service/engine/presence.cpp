@@ -169,7 +169,7 @@ void Presence::run() {
     bool fresh = false;
     try {
       if (!db) {
-        db = std::make_unique<store::PgPresence>(url_, instance_);
+        db = std::make_unique<store::PgPresence>(url_, instance_, options_.ttl);
         fresh = true;
         if (failures > 0) spdlog::info("presence: connected to the database again");
         failures = 0;
@@ -187,7 +187,7 @@ void Presence::run() {
   }
   // A clean stop: this instance's connections leave everyone's list now.
   try {
-    if (!db) db = std::make_unique<store::PgPresence>(url_, instance_);
+    if (!db) db = std::make_unique<store::PgPresence>(url_, instance_, options_.ttl);
     db->remove_all();
   } catch (const std::exception& e) {
     spdlog::warn("presence: could not remove this instance's connections ({}); they leave within {} s", e.what(),
@@ -259,16 +259,22 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     }
   }
   try {
-    db.write(rows, gone, merged);  // also the heartbeat
+    if (db.write(rows, gone, merged) && !rewrite) {  // also the heartbeat
+      spdlog::warn("presence: this instance was taken for dead (no heartbeat for {} s); listing its connections again",
+                   options_.ttl.count());
+      std::lock_guard lock(mu_);
+      for (auto& [key, l] : locals_) l.dirty = true, l.written = false;
+    }
   } catch (...) {
     // Rows are all written again on the next connection; removals must be kept.
     std::lock_guard lock(mu_);
     gone_.insert(gone_.end(), gone.begin(), gone.end());
     throw;
   }
-  if (now - last_sweep_ >= options_.ttl / 3) {
+  // Often enough for the shortest ttl any instance may have (3 s).
+  if (now - last_sweep_ >= std::chrono::seconds(1)) {
     last_sweep_ = now;
-    db.sweep(options_.ttl);
+    db.sweep();
   }
 
   // Channels to read: notified ones that someone here watches, those with

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "engine/committer.h"
 #include "observe/metrics.h"
 #include "server/wire.h"
@@ -196,6 +198,17 @@ void ChannelStream::set_expiry(std::optional<std::chrono::system_clock::time_poi
   expires_ = expires;
 }
 
+void ChannelStream::after_history(std::function<void()> f) {
+  std::lock_guard lock(mu_);
+  if (mode_ == Mode::kLive) return f();
+  after_history_ = std::move(f);
+}
+
+void ChannelStream::went_live() {
+  mode_ = Mode::kLive;
+  if (after_history_) std::exchange(after_history_, nullptr)();
+}
+
 bool ChannelStream::offer(api::SessionResponse msg) {
   std::lock_guard lock(mu_);
   if (closing_ || queue_.size() >= limits_.queue_messages) return false;
@@ -358,7 +371,7 @@ void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<st
         ++delivered;
       }
       observe::Metrics::get().deliveries.Increment(static_cast<double>(delivered));
-      if (!cursor_.behind()) mode_ = Mode::kLive;
+      if (!cursor_.behind()) went_live();
       queue_.push_back(state.finish(cursor_.position(), cursor_.behind(), false));
     } else {
       for (const auto& p : page->patches) {

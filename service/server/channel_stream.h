@@ -89,6 +89,9 @@ class ChannelStream final : public engine::Subscriber,
   bool offer(api::SessionResponse msg);
   // The last version sent or queued to the client.
   std::int64_t delivered() const;
+  // Runs `f` once the history after `open` is queued (now, if it is).
+  // `f` runs with the stream's lock held: it must not call the stream.
+  void after_history(std::function<void()> f);
   // Called once a second with delivered(); set before the stream joins
   // the hub.
   void on_tick(std::function<void(std::int64_t)> f) { on_tick_ = std::move(f); }
@@ -136,6 +139,7 @@ class ChannelStream final : public engine::Subscriber,
   void fail_read(const absl::Status& status);                               // requires mu_
   void enqueue_patch(const store::StoredPatch& p);  // requires mu_
   void maybe_resume();                           // requires mu_
+  void went_live();                              // requires mu_; mode_ is now kLive
   bool flow_open() const;                        // requires mu_
   bool is_own(const store::StoredPatch& p) const;  // requires mu_
 
@@ -145,6 +149,7 @@ class ChannelStream final : public engine::Subscriber,
   const Kind kind_;
   std::string channel_;  // constant after bind()
   std::function<void(std::int64_t)> on_tick_;  // constant once ticking
+  std::function<void()> after_history_;        // guarded by mu_
   engine::ReaderPool& readers_;
   const StreamLimits limits_;
 

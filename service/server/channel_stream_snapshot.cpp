@@ -32,7 +32,7 @@ void ChannelStream::on_snapshot(ReadKind kind, absl::StatusOr<store::Snapshot> s
     own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(snapshot->version));
     // A Watch streams patches, not pages: it goes back to that mode and
     // reads the tail from the log.
-    if (kind_ == Kind::kWatch || !cursor_.behind()) mode_ = Mode::kLive;
+    if (kind_ == Kind::kWatch || !cursor_.behind()) went_live();
   }
   maybe_read();
   pump();

@@ -17,6 +17,8 @@
 
 namespace syncd::server {
 
+class PresenceCalls;
+
 struct Context {
   engine::Hub& hub;
   engine::Committer& committer;
@@ -29,6 +31,7 @@ struct Context {
   const auth::Verifier& verifier;
   auth::RateLimiter& limiter;
   StreamCaps& caps;
+  PresenceCalls& presence_calls;  // open Presence streams, ended at shutdown
 };
 
 // The channel a request names: empty means "default".

@@ -54,10 +54,13 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
     pump();
   }
 
-  // The client stopped sending: finish once what is queued is written.
-  void reads_done() {
+  // The client stopped sending, or the server is stopping (`status`):
+  // finish once what is queued is written.
+  void reads_done(grpc::Status status = grpc::Status::OK) {
     std::lock_guard lock(mu_);
+    if (reads_done_) return;
     reads_done_ = true;
+    status_ = std::move(status);
     pump();
   }
 
@@ -74,7 +77,7 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
       call_->StartWrite(&queue_.front());
     } else if (reads_done_) {
       finished_ = true;
-      call_->Finish(grpc::Status::OK);
+      call_->Finish(status_);
     }
   }
 
@@ -85,7 +88,27 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
   bool writing_ = false;
   bool reads_done_ = false;
   bool finished_ = false;
+  grpc::Status status_;
 };
+
+void PresenceCalls::add(PresenceCall* call) {
+  std::lock_guard lock(mu_);
+  calls_.insert(call);
+}
+
+void PresenceCalls::remove(PresenceCall* call) {
+  std::lock_guard lock(mu_);
+  calls_.erase(call);
+}
+
+void PresenceCalls::shut_down() {
+  std::lock_guard lock(mu_);  // a call's OnDone waits, so none is deleted meanwhile
+  for (PresenceCall* call : calls_) call->shut_down();
+}
+
+void PresenceCall::shut_down() {
+  outbox_->reads_done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; reconnect"));
+}
 
 PresenceCall::PresenceCall(Context& ctx, grpc::CallbackServerContext* call)
     : ctx_(ctx), outbox_(std::make_shared<Outbox>(this, ctx.presence)) {
@@ -100,6 +123,7 @@ PresenceCall::PresenceCall(Context& ctx, grpc::CallbackServerContext* call)
   }
   principal_ = std::get<auth::Principal>(std::move(who));
   prefix_ = principal_.subject + "/";
+  ctx_.presence_calls.add(this);
   StartRead(&request_);
 }
 
@@ -217,6 +241,7 @@ void PresenceCall::error(const std::string& channel, const std::string& connecti
 void PresenceCall::OnWriteDone(bool ok) { outbox_->write_done(ok); }
 
 void PresenceCall::OnDone() {
+  ctx_.presence_calls.remove(this);
   outbox_->detach();
   for (const std::string& channel : watched_) ctx_.presence.unwatch(channel, outbox_.get());
   for (const auto& [key, id] : connections_) ctx_.presence.disconnect(key.first, id, this);

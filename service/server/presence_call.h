@@ -28,6 +28,22 @@
 
 namespace syncd::server {
 
+class PresenceCall;
+
+// The open Presence streams, so that shutdown ends them (gRPC would wait
+// for them otherwise). Thread-safe.
+class PresenceCalls {
+ public:
+  void add(PresenceCall* call);
+  void remove(PresenceCall* call);
+  // Each stream finishes UNAVAILABLE once what is queued is written.
+  void shut_down();
+
+ private:
+  std::mutex mu_;
+  std::set<PresenceCall*> calls_;  // guarded by mu_
+};
+
 class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, api::PresenceEvent> {
  public:
   PresenceCall(Context& ctx, grpc::CallbackServerContext* call);
@@ -35,6 +51,9 @@ class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+
+  // Ends the stream UNAVAILABLE (the server is stopping).
+  void shut_down();
 
   static constexpr std::size_t kMaxQueued = 4096;
   static constexpr std::size_t kMaxConnections = 100'000;

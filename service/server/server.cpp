@@ -18,6 +18,7 @@
 #include "observe/metrics.h"
 #include "server/context.h"
 #include "server/http_health.h"
+#include "server/presence_call.h"
 #include "server/sync_service.h"
 #include "store/conninfo.h"
 #include "store/db_probe.h"
@@ -49,6 +50,7 @@ struct Server::Impl {
   std::unique_ptr<engine::ReaderPool> readers;
   std::unique_ptr<engine::Compactor> compactor;
   std::unique_ptr<engine::Presence> presence;
+  PresenceCalls presence_calls;
   std::unique_ptr<engine::HeadListener> listener;
   std::unique_ptr<auth::Verifier> verifier;
   std::unique_ptr<auth::RateLimiter> limiter;
@@ -191,7 +193,7 @@ absl::Status Server::start() {
   d.presence = std::make_unique<engine::Presence>(d.options.database_url, d.instance, d.options.presence);
   d.context = std::make_unique<Context>(Context{d.hub, *d.committer, *d.readers, *d.compactor, *d.presence, d.options.limits,
                                                 d.options.stream, d.stopping, *d.verifier, *d.limiter,
-                                                *d.caps});
+                                                *d.caps, d.presence_calls});
   d.service = std::make_unique<SyncService>(*d.context);
 
   // Reflection describes services from the generated descriptor pool; the
@@ -256,6 +258,7 @@ void Server::shut_down() {
   // refused with `unavailable`.
   d.committer->stop();
   for (const auto& s : d.hub.all()) s->shut_down();
+  d.presence_calls.shut_down();
   d.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   {
     std::lock_guard lock(d.tick_mu);

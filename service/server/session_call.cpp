@@ -139,8 +139,8 @@ void SessionCall::open(const api::OpenChannel& open) {
     opened->set_compacted_through(state->compacted_through);
     stream->send(std::move(msg));
     stream->start(open.no_history() ? state->head : open.from_version(), state->head);
-    // After `opened`: the list is queued behind the history pages read so far.
-    if (watcher) watcher->watch();
+    // The list follows the history pages.
+    if (watcher) stream->after_history([watcher] { watcher->watch(); });
   });
 }
 

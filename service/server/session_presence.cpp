@@ -50,7 +50,8 @@ void SessionPresence::applied(std::int64_t version) {
 }
 
 void SessionPresence::tick(std::int64_t delivered) {
-  presence_.position(channel_, connection_id_, delivered, applied_.load());
+  // Nobody has applied what it was not sent.
+  presence_.position(channel_, connection_id_, delivered, std::min(applied_.load(), delivered));
 }
 
 void SessionPresence::watch() {

@@ -34,8 +34,11 @@ std::string int_array(const std::vector<std::int64_t>& items) {
 
 }  // namespace
 
-PgPresence::PgPresence(const std::string& url, std::string instance)
-    : conn_(url), receiver_(std::make_unique<Receiver>(conn_)), instance_(std::move(instance)) {
+PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono::seconds ttl)
+    : conn_(url),
+      receiver_(std::make_unique<Receiver>(conn_)),
+      instance_(std::move(instance)),
+      ttl_seconds_(static_cast<long long>(ttl.count())) {
   conn_.prepare("presence_upsert",
                 "INSERT INTO presence (channel, connection_id, instance_id, client_id, subject, transport, "
                 "connected_at, state, delivered, applied) "
@@ -54,16 +57,21 @@ PgPresence::PgPresence(const std::string& url, std::string instance)
                 "ON CONFLICT (channel, client_id) DO UPDATE SET delivered = excluded.delivered, "
                 "applied = excluded.applied, updated_at = now()");
   conn_.prepare("heartbeat",
-                "INSERT INTO presence_instances (instance_id) VALUES ($1) "
-                "ON CONFLICT (instance_id) DO UPDATE SET seen_at = now()");
+                "INSERT INTO presence_instances (instance_id, ttl_seconds) VALUES ($1, $2) "
+                "ON CONFLICT (instance_id) DO UPDATE SET seen_at = now(), ttl_seconds = excluded.ttl_seconds "
+                "RETURNING xmax = 0");  // true: inserted, i.e. the row was gone
   conn_.prepare("notify", std::string("SELECT pg_notify('") + kPresenceNotifyChannel +
                               "', c) FROM unnest($1::text[]) AS c");
   conn_.prepare("sweep",
                 "WITH dead AS (DELETE FROM presence p WHERE NOT EXISTS (SELECT 1 FROM presence_instances i "
-                "WHERE i.instance_id = p.instance_id AND i.seen_at > now() - make_interval(secs => $1::bigint)) "
+                "WHERE i.instance_id = p.instance_id AND i.seen_at > now() - make_interval(secs => i.ttl_seconds)) "
                 "RETURNING p.channel), gone AS (DELETE FROM presence_instances "
-                "WHERE seen_at <= now() - make_interval(secs => $1::bigint)) "
+                "WHERE seen_at <= now() - make_interval(secs => ttl_seconds)) "
                 "SELECT pg_notify('" + std::string(kPresenceNotifyChannel) + "', channel) FROM (SELECT DISTINCT channel FROM dead) d");
+  // Named clients not seen for 30 days are forgotten, a bounded batch at a time.
+  conn_.prepare("positions_expire",
+                "DELETE FROM client_positions WHERE ctid = ANY (ARRAY (SELECT ctid FROM client_positions "
+                "WHERE updated_at < now() - interval '30 days' LIMIT 1000))");
   conn_.prepare("remove_all",
                 "WITH gone AS (DELETE FROM presence WHERE instance_id = $1 RETURNING channel), "
                 "me AS (DELETE FROM presence_instances WHERE instance_id = $1) "
@@ -74,12 +82,12 @@ PgPresence::PgPresence(const std::string& url, std::string instance)
                 "FROM presence WHERE channel = $1 ORDER BY connected_at, connection_id");
   conn_.prepare("head", "SELECT head FROM channels WHERE name = $1");
   conn_.prepare("position", "SELECT delivered, applied FROM client_positions WHERE channel = $1 AND client_id = $2");
-  pqxx::nontransaction(conn_).exec_prepared("heartbeat", instance_);
+  pqxx::nontransaction(conn_).exec_prepared("heartbeat", instance_, ttl_seconds_);
 }
 
 PgPresence::~PgPresence() = default;
 
-void PgPresence::write(const std::vector<PresenceRow>& rows,
+bool PgPresence::write(const std::vector<PresenceRow>& rows,
                        const std::vector<std::pair<std::string, std::string>>& gone,
                        const std::vector<PositionRow>& positions) {
   pqxx::work tx(conn_);
@@ -111,16 +119,18 @@ void PgPresence::write(const std::vector<PresenceRow>& rows,
     for (const PositionRow& p : positions) c.push_back(p.channel), cl.push_back(p.client_id), d.push_back(p.delivered), a.push_back(p.applied);
     tx.exec_prepared("positions_save", text_array(c), text_array(cl), int_array(d), int_array(a));
   }
-  tx.exec_prepared("heartbeat", instance_);
+  const bool revived = tx.exec_prepared("heartbeat", instance_, ttl_seconds_)[0][0].as<bool>();
   if (!touched.empty()) {
     tx.exec_prepared("notify", text_array(std::vector<std::string>(touched.begin(), touched.end())));
   }
   tx.commit();
+  return revived;
 }
 
-std::size_t PgPresence::sweep(std::chrono::seconds ttl) {
+std::size_t PgPresence::sweep() {
   pqxx::work tx(conn_);
-  const auto r = tx.exec_prepared("sweep", static_cast<long long>(ttl.count()));
+  const auto r = tx.exec_prepared("sweep");
+  tx.exec_prepared("positions_expire");
   tx.commit();
   return r.size();
 }

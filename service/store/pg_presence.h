@@ -43,18 +43,22 @@ struct PositionRow {
 
 class PgPresence {
  public:
-  PgPresence(const std::string& url, std::string instance);
+  // `ttl`: how long after its last heartbeat this instance counts as dead.
+  PgPresence(const std::string& url, std::string instance, std::chrono::seconds ttl);
   ~PgPresence();
 
   // In one transaction: upserts `rows` as this instance's, deletes
   // `gone` (channel, connection id), saves named clients' positions,
-  // refreshes the heartbeat, and notifies every channel touched.
-  void write(const std::vector<PresenceRow>& rows,
+  // refreshes the heartbeat, and notifies every channel touched. True when
+  // the heartbeat row was gone: another instance took this one for dead
+  // and removed its rows, which must then all be written again.
+  bool write(const std::vector<PresenceRow>& rows,
              const std::vector<std::pair<std::string, std::string>>& gone,
              const std::vector<PositionRow>& positions);
-  // Deletes the rows of instances not seen for `ttl` (and their heartbeat
-  // rows) and notifies their channels; returns how many rows went.
-  std::size_t sweep(std::chrono::seconds ttl);
+  // Deletes the rows of instances not seen for their own ttl (and their
+  // heartbeat rows) and notifies their channels, and forgets (a batch of)
+  // named clients not seen for 30 days; returns how many presence rows went.
+  std::size_t sweep();
   // Deletes every row of this instance (a clean shutdown) and notifies.
   void remove_all();
 
@@ -70,6 +74,7 @@ class PgPresence {
   pqxx::connection conn_;
   std::unique_ptr<Receiver> receiver_;
   const std::string instance_;
+  const long long ttl_seconds_;
 };
 
 }  // namespace syncd::store

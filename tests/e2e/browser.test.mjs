@@ -71,3 +71,41 @@ test('an edit in one window appears in the other', async () => {
   await two.locator('[data-testid=delete]').first().click();
   await one.waitForFunction(() => document.querySelectorAll('[data-testid=node-name]').length === 1);
 });
+
+test('each window lists the other with the name it chose, marks what it edits, and drops it when it closes', async () => {
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+    await page.goto(`${bridge.http}/?channel=browser-presence`);
+    await page.getByTestId('connection').filter({ hasText: /^connected$/ }).waitFor();
+    pages.push(page);
+  }
+  const [one, two] = pages;
+  const [oneName, twoName] = await Promise.all(pages.map((p) => p.getByTestId('me').textContent()));
+  assert.ok(oneName && twoName, 'each window has a name');
+
+  // Each lists the other (and not itself), with the other's colour.
+  const other = (page) => page.getByTestId('presence-member');
+  await other(one).filter({ hasText: twoName }).waitFor();
+  await other(two).filter({ hasText: oneName }).waitFor();
+  assert.equal(await other(one).count(), 1);
+  assert.equal(await other(two).count(), 1);
+  const colour = async (page, sel) => page.locator(sel).first().evaluate((e) => getComputedStyle(e).backgroundColor);
+  assert.equal(await colour(one, '[data-testid=presence-member] .swatch'), await colour(two, '#me-swatch'));
+
+  // Editing a node shows the editor's dot beside it in the other window.
+  await one.getByTestId('new-name').fill('Ada Lovelace');
+  await one.getByTestId('add').click();
+  await two.locator('[data-testid=node-name]').first().waitFor();
+  await two.locator('[data-testid=node-name]').first().focus();
+  await one.locator('li .editors .swatch').first().waitFor();
+  assert.equal(await one.locator('li .editors .swatch').first().getAttribute('title'), `${twoName} is editing this`);
+  await two.locator('[data-testid=node-name]').first().blur();
+  await one.locator('li .editors .swatch').waitFor({ state: 'detached' });
+
+  // A window that closes leaves the other's list at once.
+  await two.context().close();
+  await other(one).waitFor({ state: 'detached' });
+  assert.equal(await one.locator('#others-label').textContent(), 'nobody else here');
+});
