@@ -1,7 +1,5 @@
 #include "engine/presence.h"
 
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "engine/presence_rows.h"
 #include "observe/metrics.h"
 #include "store/pg_presence.h"
 
@@ -22,41 +21,6 @@ using Clock = std::chrono::steady_clock;
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-store::PresenceRow row_of(const std::string& channel, const api::PresenceMember& m) {
-  store::PresenceRow r;
-  r.channel = channel;
-  r.connection_id = m.connection_id();
-  r.client_id = m.client_id();
-  r.subject = m.subject();
-  r.transport = m.transport();
-  r.connected_at_ms = m.connected_at();
-  r.state_json.clear();
-  if (!google::protobuf::util::MessageToJsonString(m.state(), &r.state_json).ok()) r.state_json = "{}";
-  r.delivered = m.delivered_version();
-  r.applied = m.applied_version();
-  return r;
-}
-
-api::PresenceMember member_of(const store::PresenceRow& r) {
-  api::PresenceMember m;
-  m.set_connection_id(r.connection_id);
-  m.set_client_id(r.client_id);
-  m.set_subject(r.subject);
-  m.set_transport(r.transport);
-  m.set_connected_at(r.connected_at_ms);
-  (void)google::protobuf::util::JsonStringToMessage(r.state_json, m.mutable_state());
-  m.set_delivered_version(r.delivered);
-  m.set_applied_version(r.applied);
-  return m;
-}
-
-// What watchers see change: who the member is and its state, not its
-// position (which moves all the time; it is read with list()).
-bool same_for_watchers(const api::PresenceMember& a, const api::PresenceMember& b) {
-  return a.client_id() == b.client_id() && a.subject() == b.subject() &&
-         google::protobuf::util::MessageDifferencer::Equals(a.state(), b.state());
 }
 
 }  // namespace

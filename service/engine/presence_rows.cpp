@@ -1,0 +1,41 @@
+#include "engine/presence_rows.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+namespace syncd::engine {
+
+store::PresenceRow row_of(const std::string& channel, const api::PresenceMember& m) {
+  store::PresenceRow r;
+  r.channel = channel;
+  r.connection_id = m.connection_id();
+  r.client_id = m.client_id();
+  r.subject = m.subject();
+  r.transport = m.transport();
+  r.connected_at_ms = m.connected_at();
+  r.state_json.clear();
+  if (!google::protobuf::util::MessageToJsonString(m.state(), &r.state_json).ok()) r.state_json = "{}";
+  r.delivered = m.delivered_version();
+  r.applied = m.applied_version();
+  return r;
+}
+
+api::PresenceMember member_of(const store::PresenceRow& r) {
+  api::PresenceMember m;
+  m.set_connection_id(r.connection_id);
+  m.set_client_id(r.client_id);
+  m.set_subject(r.subject);
+  m.set_transport(r.transport);
+  m.set_connected_at(r.connected_at_ms);
+  (void)google::protobuf::util::JsonStringToMessage(r.state_json, m.mutable_state());
+  m.set_delivered_version(r.delivered);
+  m.set_applied_version(r.applied);
+  return m;
+}
+
+bool same_for_watchers(const api::PresenceMember& a, const api::PresenceMember& b) {
+  return a.client_id() == b.client_id() && a.subject() == b.subject() &&
+         google::protobuf::util::MessageDifferencer::Equals(a.state(), b.state());
+}
+
+}  // namespace syncd::engine
