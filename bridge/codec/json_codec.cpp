@@ -221,14 +221,14 @@ Json patch_json(const api::Patch& p) {
   return out;
 }
 
+}  // namespace
+
 std::string frame(const char* type, Json payload) {
   Json out = Json::object();
   out["type"] = type;
   out["payload"] = std::move(payload);
   return dump(out);
 }
-
-}  // namespace
 
 std::string dump(const Json& j) {
   // Invalid UTF-8 cannot come from syncd (protobuf strings are UTF-8), but

@@ -36,6 +36,8 @@ std::size_t encoded_size_floor(const boost::json::value& j);
 
 // A compact frame, with any invalid UTF-8 replaced rather than thrown.
 std::string dump(const Json& j);
+// A server frame: {"type": type, "payload": payload}.
+std::string frame(const char* type, Json payload);
 
 // An optional integer field of `j` (whole-valued floats accepted).
 std::optional<Error> read_integer(const boost::json::object& j, std::string_view key, std::int64_t* out,

@@ -20,13 +20,6 @@ Json member_json(const api::PresenceMember& m) {
   return out;
 }
 
-std::string frame(const char* type, Json payload) {
-  Json out = Json::object();
-  out["type"] = type;
-  out["payload"] = std::move(payload);
-  return dump(out);
-}
-
 }  // namespace
 
 bool is_presence_type(std::string_view type) {
