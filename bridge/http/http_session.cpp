@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "auth/client_text.h"
 #include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "codec/channel_name.h"
@@ -80,10 +81,8 @@ SocketParams socket_params(const http::request<http::string_body>& req) {
       p.presence = param.value == "1" || param.value == "true";
     } else if (param.key == "clientId") {
       p.client_id = param.value;
-      const bool control = std::any_of(p.client_id.begin(), p.client_id.end(),
-                                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-      if (p.client_id.size() > 128 || control) {
-        p.error = "clientId must be at most 128 bytes, with no control characters";
+      if (auto error = syncd::auth::client_id_error(p.client_id)) {
+        p.error = *error;
         p.client_id.clear();
       }
     }

@@ -15,10 +15,13 @@ class PresenceLink::Stream final : public grpc::ClientBidiReactor<api::PresenceR
  public:
   explicit Stream(PresenceLink& link) : link_(link) {}
 
-  // Once, after the link has recorded the stream.
+  // Once, after the link has recorded the stream (and marked it busy, so
+  // nothing is written before the call exists). The hold keeps the call
+  // alive until the link has stopped writing to it (see OnReadDone).
   void start(const std::string& authorization) {
     if (!authorization.empty()) ctx_.AddMetadata("authorization", authorization);
     link_.stub_->async()->Presence(&ctx_, this);
+    AddHold();
     StartRead(&event_);
     StartCall();
   }
@@ -30,7 +33,12 @@ class PresenceLink::Stream final : public grpc::ClientBidiReactor<api::PresenceR
   void cancel() { ctx_.TryCancel(); }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
+    if (!ok) {
+      // The call is ending: no write may start on it from now on.
+      link_.on_read_side_done(this);
+      RemoveHold();
+      return;
+    }
     link_.on_event(event_);
     StartRead(&event_);
   }
@@ -125,7 +133,9 @@ void PresenceLink::position(const std::string& channel, const std::string& id, s
 void PresenceLink::disconnect(const std::string& channel, const std::string& id) {
   std::lock_guard lock(mu_);
   const Key key{channel, id};
-  if (conns_.erase(key) == 0) return;
+  // Sent even when syncd refused the connect (it ignores unknown ids):
+  // whatever it holds of this socket goes.
+  conns_.erase(key);
   observe::Metrics::get().presence_members.Set(static_cast<double>(conns_.size()));
   sets_.erase(key);
   positions_.erase(key);
@@ -192,7 +202,7 @@ void PresenceLink::enqueue(api::PresenceRequest r) {
 }
 
 void PresenceLink::pump() {
-  if (stream_ == nullptr || writing_) return;
+  if (stream_ == nullptr || writing_ || dead_) return;
   api::PresenceRequest next;
   if (!out_.empty()) {
     next = std::move(out_.front());
@@ -212,9 +222,14 @@ void PresenceLink::pump() {
 
 void PresenceLink::on_write_done(Stream* s, bool ok) {
   std::lock_guard lock(mu_);
-  if (s != stream_) return;
+  if (s != stream_ || !ok) return;  // a failed write: the call is ending, and stays busy
   writing_ = false;
-  if (ok) pump();  // else the stream is ending: OnDone follows
+  pump();
+}
+
+void PresenceLink::on_read_side_done(Stream* s) {
+  std::lock_guard lock(mu_);
+  if (s == stream_) dead_ = true;
 }
 
 void PresenceLink::on_done(Stream* s, const grpc::Status& status) {
@@ -276,8 +291,12 @@ void PresenceLink::on_error(const api::PresenceEvent& e) {
       return;
     }
     listener = it->second.listener.lock();
-    // A refused connect never joined: forget it, so it is not announced again.
-    if (e.error().code() != "not_found") conns_.erase(it);
+    // A connect refused for its token never joined: forget it, so it is
+    // not announced again. (Other refusals leave the entry as it was.)
+    if (e.error().code() == "unauthenticated" || e.error().code() == "forbidden") {
+      conns_.erase(it);
+      observe::Metrics::get().presence_members.Set(static_cast<double>(conns_.size()));
+    }
   }
   if (listener) listener->on_presence_error(e.error().code(), e.error().message());
 }
@@ -318,11 +337,13 @@ void PresenceLink::run() {
     }
     auto* stream = new Stream(*this);
     stream_ = stream;
-    writing_ = false;
+    writing_ = true;  // nothing is written until the call exists
+    dead_ = false;
     lock.unlock();
     stream->start(authorization_());
     const auto started = std::chrono::steady_clock::now();
     lock.lock();
+    if (stream_ == stream) writing_ = false;
     pump();
     wake_.wait(lock, [&] { return stream_ != stream; });
     failures = std::chrono::steady_clock::now() - started < std::chrono::seconds(5) ? failures + 1 : 0;

@@ -90,6 +90,7 @@ class PresenceLink {
   void on_event(const api::PresenceEvent& event);
   void on_error(const api::PresenceEvent& event);
   void on_write_done(Stream* s, bool ok);
+  void on_read_side_done(Stream* s);
   void on_done(Stream* s, const grpc::Status& status);
   void send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frame& frame);
 
@@ -103,7 +104,8 @@ class PresenceLink {
   std::condition_variable wake_;
   bool stopping_ = false;                  // guarded by mu_
   Stream* stream_ = nullptr;               // guarded by mu_; the open stream, if any
-  bool writing_ = false;                   // guarded by mu_
+  bool writing_ = false;                   // guarded by mu_; also while the call is being set up
+  bool dead_ = false;                      // guarded by mu_; the open stream is ending: write nothing
   std::deque<api::PresenceRequest> out_;   // guarded by mu_; in order
   std::map<Key, api::PresenceRequest> sets_;       // guarded by mu_; after out_, the latest per socket
   std::map<Key, api::PresenceRequest> positions_;  // guarded by mu_; after sets_, likewise

@@ -2,14 +2,13 @@
 
 #include <algorithm>
 
-#include "codec/json_values.h"
+#include "graph/check.h"
 
 namespace bridge {
 
 namespace {
 
 constexpr double kUpdatesPerSecond = 20;
-constexpr std::size_t kMaxStateBytes = 1024;
 
 }  // namespace
 
@@ -62,14 +61,7 @@ std::optional<std::pair<std::string, std::string>> SocketPresence::update(google
                           "more than 20 presence updates a second; send the latest state less often");
   }
   tokens_ -= 1;
-  const std::string json = codec::dump(codec::from_struct(state));
-  if (json.size() > kMaxStateBytes) {
-    return std::make_pair(std::string("invalid_message"), "a presence state is at most 1 KiB of JSON (this one is " +
-                                                              std::to_string(json.size()) + " bytes)");
-  }
-  if (json.find("\\u0000") != std::string::npos) {
-    return std::make_pair(std::string("invalid_message"), std::string("a presence state may not contain NUL characters"));
-  }
+  if (auto error = syncd::graph::presence_state_error(state)) return std::make_pair(std::string("invalid_message"), *error);
   if (id_.empty()) {
     early_state_ = std::move(state);  // sent with the socket's entry
     return std::nullopt;

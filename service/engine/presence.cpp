@@ -112,9 +112,15 @@ void Presence::resend(const std::string& channel, const PresenceWatcher* watcher
 }
 
 void Presence::list(const std::string& channel, std::function<void(absl::StatusOr<api::PresenceList>)> done) {
-  std::lock_guard lock(mu_);
-  lists_.emplace_back(channel, std::move(done));
-  wake_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    if (lists_.size() < kMaxWaitingLists) {
+      lists_.emplace_back(channel, std::move(done));
+      wake_.notify_all();
+      return;
+    }
+  }
+  done(absl::ResourceExhaustedError("too many presence reads are waiting; retry"));
 }
 
 std::size_t Presence::local_members() const {
@@ -201,6 +207,7 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
       const bool position_due = l.position_dirty && now - l.last_write >= std::chrono::seconds(1);
       if (!(rewrite || state_due || position_due)) continue;
       rows.push_back(row_of(key.first, l.member));
+      rows.back().quiet = !rewrite && !state_due && l.written;
       if (!l.member.client_id().empty()) {
         positions.push_back({key.first, l.member.client_id(), l.member.delivered_version(), l.member.applied_version()});
       }

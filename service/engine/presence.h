@@ -100,8 +100,12 @@ class Presence {
   void resend(const std::string& channel, const PresenceWatcher* watcher);
 
   // Reads the channel's list now, with each member's lag (on the presence
-  // thread, where `done` runs).
+  // thread, where `done` runs). Beyond kMaxWaitingLists waiting reads,
+  // `done` runs at once with RESOURCE_EXHAUSTED, so a flood of reads
+  // cannot hold up the heartbeat.
   void list(const std::string& channel, std::function<void(absl::StatusOr<api::PresenceList>)> done);
+
+  static constexpr std::size_t kMaxWaitingLists = 1000;
 
   // For the metrics.
   std::size_t local_members() const;

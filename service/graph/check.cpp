@@ -1,5 +1,7 @@
 #include "graph/check.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <cmath>
 #include <string>
 
@@ -206,6 +208,19 @@ std::optional<Rejection> check_shape(const api::Patch& p, const Limits& limits) 
     if (auto why = walker.walk(p.property_value(), 1)) return invalid(*why);
   }
   return check_op_fields(*op, p);
+}
+
+std::optional<std::string> presence_state_error(const google::protobuf::Struct& state) {
+  constexpr std::size_t kMaxStateBytes = 1024;
+  if (state.ByteSizeLong() > 4 * kMaxStateBytes) return "a presence state is at most 1 KiB of JSON";
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(state, &json).ok()) return "the presence state is not valid JSON";
+  if (json.size() > kMaxStateBytes) {
+    return "a presence state is at most 1 KiB of JSON (this one is " + std::to_string(json.size()) + " bytes)";
+  }
+  // PostgreSQL's jsonb cannot hold a NUL character.
+  if (json.find("\\u0000") != std::string::npos) return "a presence state may not contain NUL characters";
+  return std::nullopt;
 }
 
 }  // namespace syncd::graph

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "graph/rejection.h"
@@ -30,5 +31,10 @@ bool valid_id(std::string_view id);
 
 // nullopt when the patch is well formed.
 std::optional<Rejection> check_shape(const api::Patch& patch, const Limits& limits);
+
+// Why `state` cannot be a connection's presence state (a JSON object of at
+// most 1 KiB as protobuf's JSON writes it, storable as jsonb), or nullopt
+// when it can. syncd and sync-bridge measure it the same way.
+std::optional<std::string> presence_state_error(const google::protobuf::Struct& state);
 
 }  // namespace syncd::graph

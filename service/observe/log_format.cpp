@@ -5,26 +5,11 @@
 
 #include <string_view>
 
+#include "auth/client_text.h"
+
 namespace syncd::observe {
 
 namespace {
-
-// The length of the valid UTF-8 sequence at s[i] (1-4), or 0.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  std::size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-  }
-  // No overlong forms, surrogates or code points past U+10FFFF.
-  if ((c == 0xe0 && byte(i + 1) < 0xa0) || (c == 0xed && byte(i + 1) > 0x9f) || (c == 0xf0 && byte(i + 1) < 0x90) ||
-      (c == 0xf4 && byte(i + 1) > 0x8f)) {
-    return 0;
-  }
-  return n;
-}
 
 // The message as a JSON string, quotes included. Log messages may carry a
 // client's bytes (already sanitised by their callers): control characters
@@ -47,7 +32,7 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
         ++i;
       } else if (c < 0x80) {
         dest.push_back(text[i++]);
-      } else if (const std::size_t n = utf8_length(text, i); n > 0) {
+      } else if (const std::size_t n = auth::utf8_sequence_length(text, i); n > 0) {
         dest.append(text.data() + i, text.data() + i + n);
         i += n;
       } else {

@@ -16,7 +16,14 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
     std::lock_guard lock(mu_);
     if (call_ == nullptr) return;
     if (queue_.size() + (full ? 1 : 0) + changes.size() > kMaxQueued) {
-      presence_.resend(channel, this);  // the whole list replaces what did not fit
+      // The whole list replaces what did not fit, asked for at most once a
+      // second per channel (a proxy that reads nothing costs no more).
+      const auto now = std::chrono::steady_clock::now();
+      auto& last = resent_[channel];
+      if (now - last >= std::chrono::seconds(1)) {
+        last = now;
+        presence_.resend(channel, this);
+      }
       return;
     }
     if (full) {
@@ -89,11 +96,14 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
   bool reads_done_ = false;
   bool finished_ = false;
   grpc::Status status_;
+  std::map<std::string, std::chrono::steady_clock::time_point> resent_;  // at most one per watched channel
 };
 
-void PresenceCalls::add(PresenceCall* call) {
+bool PresenceCalls::add(PresenceCall* call) {
   std::lock_guard lock(mu_);
+  if (stopping_) return false;
   calls_.insert(call);
+  return true;
 }
 
 void PresenceCalls::remove(PresenceCall* call) {
@@ -103,6 +113,7 @@ void PresenceCalls::remove(PresenceCall* call) {
 
 void PresenceCalls::shut_down() {
   std::lock_guard lock(mu_);  // a call's OnDone waits, so none is deleted meanwhile
+  stopping_ = true;
   for (PresenceCall* call : calls_) call->shut_down();
 }
 
@@ -122,8 +133,19 @@ PresenceCall::PresenceCall(Context& ctx, grpc::CallbackServerContext* call)
     return;
   }
   principal_ = std::get<auth::Principal>(std::move(who));
+  // A proxy's stream counts as one of its subject's Watches (a bridge's own
+  // subject is usually uncapped).
+  auto place = ctx_.caps.admit(StreamCaps::Kind::kWatch, principal_, call);
+  if (auto* status = std::get_if<grpc::Status>(&place)) {
+    Finish(*status);
+    return;
+  }
+  place_ = std::get<auth::KeyedCap::Hold>(std::move(place));
   prefix_ = principal_.subject + "/";
-  ctx_.presence_calls.add(this);
+  if (!ctx_.presence_calls.add(this)) {
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry"));
+    return;
+  }
   StartRead(&request_);
 }
 
@@ -166,6 +188,10 @@ void PresenceCall::handle(const api::PresenceRequest& r) {
         return error(channel, "", "invalid_message", "channel names are 1-128 characters of [A-Za-z0-9._:-]");
       }
       if (!principal_.can_read(channel)) return error(channel, "", "forbidden", forbidden(principal_, "read", channel).error_message());
+      if (watched_.size() >= kMaxWatched && watched_.count(channel) == 0) {
+        return error(channel, "", "rate_limited",
+                     "at most " + std::to_string(kMaxWatched) + " channels watched per Presence stream; open another");
+      }
       if (watched_.insert(channel).second) ctx_.presence.watch(channel, outbox_);
       return;
     }
@@ -242,6 +268,7 @@ void PresenceCall::OnWriteDone(bool ok) { outbox_->write_done(ok); }
 
 void PresenceCall::OnDone() {
   ctx_.presence_calls.remove(this);
+  place_ = {};
   outbox_->detach();
   for (const std::string& channel : watched_) ctx_.presence.unwatch(channel, outbox_.get());
   for (const auto& [key, id] : connections_) ctx_.presence.disconnect(key.first, id, this);

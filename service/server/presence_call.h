@@ -34,7 +34,8 @@ class PresenceCall;
 // for them otherwise). Thread-safe.
 class PresenceCalls {
  public:
-  void add(PresenceCall* call);
+  // False once shutdown began: the call must end.
+  bool add(PresenceCall* call);
   void remove(PresenceCall* call);
   // Each stream finishes UNAVAILABLE once what is queued is written.
   void shut_down();
@@ -42,6 +43,7 @@ class PresenceCalls {
  private:
   std::mutex mu_;
   std::set<PresenceCall*> calls_;  // guarded by mu_
+  bool stopping_ = false;          // guarded by mu_
 };
 
 class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, api::PresenceEvent> {
@@ -57,6 +59,7 @@ class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, 
 
   static constexpr std::size_t kMaxQueued = 4096;
   static constexpr std::size_t kMaxConnections = 100'000;
+  static constexpr std::size_t kMaxWatched = 10'000;
 
  private:
   class Outbox;
@@ -73,6 +76,7 @@ class PresenceCall final : public grpc::ServerBidiReactor<api::PresenceRequest, 
   std::string prefix_;  // of this proxy's connection ids: "<its token's subject>/"
   std::shared_ptr<Outbox> outbox_;
   auth::Principal principal_;  // the proxy's
+  auth::KeyedCap::Hold place_;  // one of its subject's stream places (as a Watch)
   // Touched by OnReadDone only (reads are serial) and OnDone.
   api::PresenceRequest request_;
   std::map<std::pair<std::string, std::string>, std::string> connections_;  // (channel, proxy's id) -> id

@@ -113,43 +113,51 @@ struct Server::Impl {
 
   // GET /stats: streams per channel on this instance and, for the first
   // kStatsChannels of those channels, who is connected (on every
-  // instance) and how far behind each client is.
+  // instance) and how far behind each client is. The lists are read
+  // together and waited for once, at most 2 s in all.
   std::string stats_json() {
     constexpr std::size_t kStatsChannels = 100;
+    using List = absl::StatusOr<api::PresenceList>;
     nlohmann::ordered_json j;
     j["instance"] = instance;
     nlohmann::ordered_json channels = nlohmann::ordered_json::object();
+    std::vector<std::pair<std::string, std::future<List>>> lists;
     int total = 0;
-    std::size_t listed = 0;
     for (const std::string& channel : hub.channels()) {
       const int n = hub.subscriber_count(channel);
       channels[channel] = {{"streams", n}};
       total += n;
-      if (listed++ < kStatsChannels) channels[channel].update(presence_json(channel));
+      if (lists.size() == kStatsChannels) continue;
+      auto promise = std::make_shared<std::promise<List>>();
+      lists.emplace_back(channel, promise->get_future());
+      presence->list(channel, [promise](List list) { promise->set_value(std::move(list)); });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (auto& [channel, future] : lists) {
+      if (future.wait_until(deadline) != std::future_status::ready) {
+        channels[channel]["clients"] = "unavailable";
+        continue;
+      }
+      const List list = future.get();
+      if (!list.ok()) {
+        channels[channel]["clients"] = "unavailable";
+        continue;
+      }
+      nlohmann::ordered_json clients = nlohmann::ordered_json::array();
+      for (const auto& m : list->members()) {
+        clients.push_back({{"connectionId", m.connection_id()},
+                           {"clientId", m.client_id()},
+                           {"transport", m.transport()},
+                           {"delivered", m.delivered_version()},
+                           {"applied", m.applied_version()},
+                           {"lag", m.lag()}});
+      }
+      channels[channel]["head"] = list->head_version();
+      channels[channel]["clients"] = std::move(clients);
     }
     j["streams"] = total;
     j["channels"] = std::move(channels);
     return j.dump();
-  }
-
-  // {"head":N,"clients":[{connectionId, clientId, transport, delivered, applied, lag}]}
-  nlohmann::ordered_json presence_json(const std::string& channel) {
-    auto promise = std::make_shared<std::promise<absl::StatusOr<api::PresenceList>>>();
-    auto future = promise->get_future();
-    presence->list(channel, [promise](absl::StatusOr<api::PresenceList> list) { promise->set_value(std::move(list)); });
-    if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {{"clients", "unavailable"}};
-    auto list = future.get();
-    if (!list.ok()) return {{"clients", "unavailable"}};
-    nlohmann::ordered_json clients = nlohmann::ordered_json::array();
-    for (const auto& m : list->members()) {
-      clients.push_back({{"connectionId", m.connection_id()},
-                         {"clientId", m.client_id()},
-                         {"transport", m.transport()},
-                         {"delivered", m.delivered_version()},
-                         {"applied", m.applied_version()},
-                         {"lag", m.lag()}});
-    }
-    return {{"head", list->head_version()}, {"clients", std::move(clients)}};
   }
 
   void run_ticker() {

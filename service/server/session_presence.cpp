@@ -1,31 +1,8 @@
 #include "server/session_presence.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 
 namespace syncd::server {
-
-std::optional<std::string> presence_state_error(const google::protobuf::Struct& state) {
-  constexpr std::size_t kMaxStateBytes = 1024;
-  if (state.ByteSizeLong() > 4 * kMaxStateBytes) return "a presence state is at most 1 KiB of JSON";
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(state, &json).ok()) return "the presence state is not valid JSON";
-  if (json.size() > kMaxStateBytes) {
-    return "a presence state is at most 1 KiB of JSON (this one is " + std::to_string(json.size()) + " bytes)";
-  }
-  // PostgreSQL's jsonb cannot hold a NUL character.
-  if (json.find("\\u0000") != std::string::npos) return "a presence state may not contain NUL characters";
-  return std::nullopt;
-}
-
-std::optional<std::string> client_id_error(const std::string& client_id) {
-  if (client_id.size() > 128) return "clientId is at most 128 bytes";
-  for (const char c : client_id) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "clientId may not contain control characters";
-  }
-  return std::nullopt;
-}
 
 bool UpdateRate::admit() {
   const auto now = std::chrono::steady_clock::now();
@@ -86,8 +63,13 @@ void SessionPresence::on_presence(const std::string& channel, const std::shared_
     }
     room = stream->offer(std::move(msg));
   }
-  // Events were lost: the whole list replaces them at a later round.
-  if (!room) presence_.resend(channel, this);
+  // Events were lost: the whole list replaces them at a later round, asked
+  // for at most once a second (a client that reads nothing costs no more).
+  const auto now = std::chrono::steady_clock::now();
+  if (!room && now - last_resend_ >= std::chrono::seconds(1)) {
+    last_resend_ = now;
+    presence_.resend(channel, this);
+  }
 }
 
 }  // namespace syncd::server

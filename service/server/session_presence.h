@@ -18,17 +18,15 @@
 #include <optional>
 #include <string>
 
+#include "auth/client_text.h"
 #include "engine/presence.h"
+#include "graph/check.h"
 #include "server/channel_stream.h"
 
 namespace syncd::server {
 
-// Why `state` cannot be a presence state (a JSON object of at most 1 KiB,
-// storable as jsonb), or nullopt when it can.
-std::optional<std::string> presence_state_error(const google::protobuf::Struct& state);
-// Why `client_id` cannot name a client (1-128 bytes, no control
-// characters), or nullopt when it can.
-std::optional<std::string> client_id_error(const std::string& client_id);
+using auth::client_id_error;        // auth/client_text.h
+using graph::presence_state_error;  // graph/check.h
 
 // Presence updates a connection may send: a burst of kBurst, then
 // kPerSecond a second. The presence engine writes at most its own rate
@@ -68,6 +66,7 @@ class SessionPresence final : public engine::PresenceWatcher,
   const std::string connection_id_;
   const std::weak_ptr<ChannelStream> stream_;
   std::atomic<std::int64_t> applied_{0};
+  std::chrono::steady_clock::time_point last_resend_{};  // presence thread only
   std::mutex mu_;
   bool left_ = false;  // guarded by mu_
 };

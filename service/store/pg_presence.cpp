@@ -48,14 +48,17 @@ PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono
                 "ON CONFLICT (channel, connection_id) DO UPDATE SET instance_id = excluded.instance_id, "
                 "client_id = excluded.client_id, subject = excluded.subject, transport = excluded.transport, "
                 "state = excluded.state, delivered = excluded.delivered, applied = excluded.applied");
+  // Only this instance's rows: a connection another instance took over
+  // (a bridge that reconnected there) is that instance's to remove.
   conn_.prepare("presence_delete",
                 "DELETE FROM presence p USING unnest($1::text[], $2::text[]) AS t(c, id) "
-                "WHERE p.channel = t.c AND p.connection_id = t.id");
+                "WHERE p.channel = t.c AND p.connection_id = t.id AND p.instance_id = $3");
   conn_.prepare("positions_save",
                 "INSERT INTO client_positions (channel, client_id, delivered, applied) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) "
-                "ON CONFLICT (channel, client_id) DO UPDATE SET delivered = excluded.delivered, "
-                "applied = excluded.applied, updated_at = now()");
+                "ON CONFLICT (channel, client_id) DO UPDATE SET "
+                "delivered = GREATEST(client_positions.delivered, excluded.delivered), "
+                "applied = GREATEST(client_positions.applied, excluded.applied), updated_at = now()");
   conn_.prepare("heartbeat",
                 "INSERT INTO presence_instances (instance_id, ttl_seconds) VALUES ($1, $2) "
                 "ON CONFLICT (instance_id) DO UPDATE SET seen_at = now(), ttl_seconds = excluded.ttl_seconds "
@@ -63,10 +66,16 @@ PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono
   conn_.prepare("notify", std::string("SELECT pg_notify('") + kPresenceNotifyChannel +
                               "', c) FROM unnest($1::text[]) AS c");
   conn_.prepare("sweep",
-                "WITH dead AS (DELETE FROM presence p WHERE NOT EXISTS (SELECT 1 FROM presence_instances i "
-                "WHERE i.instance_id = p.instance_id AND i.seen_at > now() - make_interval(secs => i.ttl_seconds)) "
-                "RETURNING p.channel), gone AS (DELETE FROM presence_instances "
-                "WHERE seen_at <= now() - make_interval(secs => ttl_seconds)) "
+                // The heartbeats go first; the rows of exactly those instances
+                // follow (and rows of no instance at all). A heartbeat renewed
+                // meanwhile is rechecked by its lock and kept, and then so are
+                // its rows; a deleted one is noticed by its instance's next
+                // write (see write()).
+                "WITH gone AS (DELETE FROM presence_instances "
+                "WHERE seen_at <= now() - make_interval(secs => ttl_seconds) RETURNING instance_id), "
+                "dead AS (DELETE FROM presence p WHERE p.instance_id IN (SELECT instance_id FROM gone) "
+                "OR NOT EXISTS (SELECT 1 FROM presence_instances i WHERE i.instance_id = p.instance_id) "
+                "RETURNING p.channel) "
                 "SELECT pg_notify('" + std::string(kPresenceNotifyChannel) + "', channel) FROM (SELECT DISTINCT channel FROM dead) d");
   // Named clients not seen for 30 days are forgotten, a bounded batch at a time.
   conn_.prepare("positions_expire",
@@ -92,6 +101,15 @@ bool PgPresence::write(const std::vector<PresenceRow>& rows,
                        const std::vector<PositionRow>& positions) {
   pqxx::work tx(conn_);
   std::set<std::string> touched;
+  // Removals first: a connection that left and came back in one round stays.
+  if (!gone.empty()) {
+    std::vector<std::string> c, id;
+    for (const auto& [channel, connection] : gone) {
+      c.push_back(channel), id.push_back(connection);
+      touched.insert(channel);
+    }
+    tx.exec_prepared("presence_delete", text_array(c), text_array(id), instance_);
+  }
   if (!rows.empty()) {
     std::vector<std::string> c, id, cl, sub, tr, st;
     std::vector<std::int64_t> at, d, a;
@@ -99,19 +117,11 @@ bool PgPresence::write(const std::vector<PresenceRow>& rows,
       c.push_back(r.channel), id.push_back(r.connection_id), cl.push_back(r.client_id);
       sub.push_back(r.subject), tr.push_back(r.transport), st.push_back(r.state_json);
       at.push_back(r.connected_at_ms), d.push_back(r.delivered), a.push_back(r.applied);
-      touched.insert(r.channel);
+      if (!r.quiet) touched.insert(r.channel);
     }
     tx.exec_prepared("presence_upsert", instance_, text_array(c), text_array(id), text_array(cl),
                      text_array(sub), text_array(tr), int_array(at), text_array(st), int_array(d),
                      int_array(a));
-  }
-  if (!gone.empty()) {
-    std::vector<std::string> c, id;
-    for (const auto& [channel, connection] : gone) {
-      c.push_back(channel), id.push_back(connection);
-      touched.insert(channel);
-    }
-    tx.exec_prepared("presence_delete", text_array(c), text_array(id));
   }
   if (!positions.empty()) {
     std::vector<std::string> c, cl;

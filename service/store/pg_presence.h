@@ -32,6 +32,8 @@ struct PresenceRow {
   std::string state_json = "{}";  // a JSON object
   std::int64_t delivered = 0;
   std::int64_t applied = 0;
+  // Only the position changed: nobody is told (positions raise no events).
+  bool quiet = false;
 };
 
 struct PositionRow {

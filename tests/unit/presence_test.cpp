@@ -7,6 +7,8 @@
 #include "codec/json_codec.h"
 #include "codec/presence_codec.h"
 #include "engine/presence_rows.h"
+#include "auth/client_text.h"
+#include "graph/check.h"
 #include "server/session_presence.h"
 
 namespace {
@@ -18,7 +20,7 @@ google::protobuf::Struct state_with(const std::string& key, const std::string& v
 }
 
 TEST(Presence, StateIsAtMostOneKibOfJsonWithoutNul) {
-  using syncd::server::presence_state_error;
+  using syncd::graph::presence_state_error;
   EXPECT_FALSE(presence_state_error(state_with("name", "Ada")));
   EXPECT_FALSE(presence_state_error(state_with("x", std::string(1000, 'a'))));
   auto big = presence_state_error(state_with("x", std::string(1100, 'a')));
@@ -32,13 +34,20 @@ TEST(Presence, StateIsAtMostOneKibOfJsonWithoutNul) {
 }
 
 TEST(Presence, ClientIdIsShortAndPrintable) {
-  using syncd::server::client_id_error;
+  using syncd::auth::client_id_error;
   EXPECT_FALSE(client_id_error(""));
   EXPECT_FALSE(client_id_error("ada@example.com"));
   EXPECT_FALSE(client_id_error(std::string(128, 'x')));
   EXPECT_TRUE(client_id_error(std::string(129, 'x')));
   EXPECT_TRUE(client_id_error("a\nb"));
   EXPECT_TRUE(client_id_error(std::string("a\0b", 3)));
+  // A protobuf string must be UTF-8: one bad byte forwarded by a bridge
+  // would end its whole stream to syncd.
+  EXPECT_FALSE(client_id_error("Zoë 🙂"));
+  EXPECT_TRUE(client_id_error("\xff"));
+  EXPECT_TRUE(client_id_error("\xc3"));          // cut short
+  EXPECT_TRUE(client_id_error("\xc0\xaf"));      // overlong
+  EXPECT_TRUE(client_id_error("\xed\xa0\x80"));  // a surrogate
 }
 
 TEST(Presence, UpdateRateAllowsABurstThenRefuses) {
