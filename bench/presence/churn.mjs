@@ -26,30 +26,22 @@
 //   frame, a socket the bridge closed, a failed connect). Without --quick
 //   the same checks are reported in "checks" and the exit code is 0.
 //
-// The JSON line: joinSeenMs (socket open -> the observer saw the member;
-// joinSeenVia says how: presence_join, or a new member in a whole list),
-// joinSeenFromConnectMs (from `new WebSocket`), joinSeenFromConnectedAtMs
-// (from syncd's connectedAt), syncStateMs (open -> the socket's first
-// sync_state: the bridge has read its history and made it a member),
-// syncStateToConnectedAtMs (from then to syncd's connectedAt: the member's
-// way from the bridge to syncd's presence),
-// leaveSeenMs (close() -> seen), unseenJoins / unseenLeaves (never seen
-// by the end of the drain), what the observer and the churning sockets
-// received and sent per second, and checks.
+// The JSON line (its fields are described in report.mjs): join and leave
+// latencies as the observer saw them, what it never saw by the end of the
+// drain, what the observer and the churning sockets received and sent per
+// second, and checks.
 //
-// Churning sockets run in --workers worker threads and the observer in the
-// main thread, so their work does not delay its timestamps. Times are one
-// clock (performance.timeOrigin + performance.now()) in every thread. A
-// worker that cannot keep up with what it receives (many subscribers each
-// getting whole lists) takes its `open` timestamps late, so joinSeenMs
-// understates (negative minimums show it); joinSeenFromConnectedAtMs does
-// not depend on the workers.
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+// The churning sockets (churners.mjs) run in --workers worker threads and
+// the observer in the main thread, so their work does not delay its
+// timestamps. Times are one clock (performance.timeOrigin +
+// performance.now()) in every thread. A worker that cannot keep up with
+// what it receives (many subscribers each getting whole lists) takes its
+// `open` timestamps late, so joinSeenMs understates (negative minimums show
+// it); joinSeenFromConnectedAtMs does not depend on the workers.
+import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
-
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+import { now, sleep, socketUrl } from './churners.mjs';
+import { report } from './report.mjs';
 
 function options() {
   const o = { url: null, connections: 1000, rate: 10, lifetime: 3, subscribe: 1, seconds: 0, workers: 1,
@@ -84,173 +76,8 @@ function options() {
   return o;
 }
 
-function socketUrl(o, clientId, presence) {
-  return `${o.url}/sync?channel=${encodeURIComponent(o.channel)}&presence=${presence}&clientId=${encodeURIComponent(clientId)}`;
-}
-
-// The frame's type from its first bytes (the bridge writes "type" first),
-// without parsing what may be a 200 KB list.
-function frameType(data) {
-  const head = data.toString('latin1', 0, Math.min(data.length, 40));
-  const m = /^\{"type":"([a-z_]+)"/.exec(head);
-  return m ? m[1] : 'unknown';
-}
-
-function percentiles(values) {
-  if (values.length === 0) return { count: 0 };
-  const v = Float64Array.from(values).sort();
-  const at = (q) => v[Math.min(v.length - 1, Math.ceil(q * v.length) - 1)];
-  const r = (x) => Math.round(x * 10) / 10;
-  return { count: v.length, p50: r(at(0.5)), p90: r(at(0.9)), p99: r(at(0.99)), max: r(v[v.length - 1]), min: r(v[0]) };
-}
-
-// ---- Churning sockets (worker threads) -------------------------------------
-
-function churnThread(d) {
-  const o = d.o;
-  const period = 1000 / o.rate;
-  const slots = [];
-  let stopping = false;   // no more reconnects
-  let opens = [];         // [clientId, connectStart, opened]
-  let closes = [];        // [clientId, closeCalled]
-  let synced = [];        // [clientId, first sync_state received]
-  const zero = () => ({ opened: 0, connectErrors: 0, unexpectedCloses: 0, closeCodes: {}, errors: {},
-    frames: {}, bytesIn: 0, updatesSent: 0, updatesSkipped: 0 });
-  let stats = zero();
-  // From the first connect to the last close, never reset: what the checks read.
-  const problems = { connectErrors: 0, unexpectedCloses: 0, closeCodes: {}, errors: {} };
-  const tally = (obj, key) => { obj[key] = (obj[key] || 0) + 1; };
-
-  function schedule(slot, lifeMs) {
-    slot.timer = setTimeout(() => {
-      if (!slot.ws || slot.ws.readyState !== WebSocket.OPEN) return;
-      slot.closing = true;
-      closes.push([slot.clientId, now()]);
-      slot.ws.close(1000, 'churn');
-      slot.ws = null;
-      if (!stopping) open(slot, false);
-    }, lifeMs);
-  }
-
-  function open(slot, first) {
-    const clientId = `${d.tag}-${slot.index}-${++slot.gen}`;
-    const started = now();
-    const ws = new WebSocket(socketUrl(o, clientId, o.subscribe ? 1 : 0), { perMessageDeflate: false });
-    slot.ws = ws;
-    slot.clientId = clientId;
-    slot.closing = false;
-    slot.joined = false;
-    slot.seq = 0;
-    let settled = false;
-    let wasOpen = false;
-    const opened = new Promise((resolve) => {
-      ws.on('open', () => {
-        settled = wasOpen = true;
-        stats.opened++;
-        opens.push([clientId, started, now()]);
-        const life = first ? Math.random() * 1.5 * o.lifetime : (0.5 + Math.random()) * o.lifetime;
-        schedule(slot, life * 1000);
-        resolve(true);
-      });
-      ws.on('error', () => {
-        if (!settled) { settled = true; stats.connectErrors++; problems.connectErrors++; resolve(false); }
-      });
-    });
-    ws.on('message', (data) => {
-      const type = frameType(data);
-      stats.frames[type] = (stats.frames[type] || 0) + 1;
-      stats.bytesIn += data.length;
-      if (type === 'sync_state') {
-        if (ws === slot.ws && !slot.joined) {
-          slot.joined = true;  // a member now: updates are accepted
-          synced.push([clientId, now()]);
-        }
-      } else if (type === 'error') {
-        let code = 'unparsed';
-        try { code = JSON.parse(data).payload?.code ?? 'no_code'; } catch {}
-        tally(stats.errors, code);
-        tally(problems.errors, code);
-      }
-    });
-    ws.on('close', (code) => {
-      if (ws !== slot.ws) return;  // closed by us: already replaced
-      clearTimeout(slot.timer);
-      slot.ws = null;
-      if (wasOpen) {
-        stats.unexpectedCloses++;
-        problems.unexpectedCloses++;
-        tally(stats.closeCodes, code);
-        tally(problems.closeCodes, code);
-      }
-      if (!stopping) setTimeout(() => { if (!stopping && !slot.ws) open(slot, false); }, 100);
-    });
-    return opened;
-  }
-
-  // State updates: each slot every `period` ms from a random phase.
-  const ticker = setInterval(() => {
-    const t = now();
-    for (const slot of slots) {
-      if (t < slot.due) continue;
-      slot.due = t - slot.due > period ? t + period : slot.due + period;  // never a burst after a stall
-      const ws = slot.ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN || !slot.joined || ws.bufferedAmount > 65536) {
-        stats.updatesSkipped++;
-        continue;
-      }
-      const x = (slot.index * 37 + slot.seq * 11) % 1920;
-      const y = (slot.index * 53 + slot.seq * 7) % 1080;
-      ws.send(`{"type":"presence_update","payload":{"state":{"cursor":{"x":${x},"y":${y}},"seq":${++slot.seq}}}}`);
-      stats.updatesSent++;
-    }
-  }, 10);
-
-  const flush = setInterval(() => {
-    if (opens.length || closes.length || synced.length) {
-      parentPort.postMessage({ kind: 'events', opens, closes, synced });
-      opens = [];
-      closes = [];
-      synced = [];
-    }
-  }, 200);
-
-  parentPort.on('message', async (m) => {
-    if (m.kind === 'measure') {
-      stats = zero();
-    } else if (m.kind === 'stop') {
-      stopping = true;
-      parentPort.postMessage({ kind: 'stats', stats });  // the measured time's
-    } else if (m.kind === 'close') {
-      stopping = true;
-      clearInterval(ticker);
-      for (const slot of slots) {
-        clearTimeout(slot.timer);
-        if (slot.ws) { const ws = slot.ws; slot.ws = null; ws.close(1000, 'done'); }
-      }
-      clearInterval(flush);
-      parentPort.postMessage({ kind: 'events', opens, closes, synced });
-      parentPort.postMessage({ kind: 'problems', problems });
-      setTimeout(() => process.exit(0), 200);
-    }
-  });
-
-  (async () => {
-    for (let i = 0; i < d.count; i++) {
-      slots.push({ index: d.first + i, gen: 0, ws: null, timer: null, due: now() + Math.random() * period });
-    }
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(d.count, d.concurrency) }, async () => {
-      while (next < slots.length) {
-        const slot = slots[next++];
-        if (!(await open(slot, true))) await sleep(100);
-      }
-    }));
-    parentPort.postMessage({ kind: 'ramped' });
-  })();
-}
-
-// ---- The observer and the report (main thread) ------------------------------
-
+// The observer first, so that the churners' first joins are seen; then the
+// workers; after the measured time and the drain, report.mjs's JSON line.
 async function main() {
   const o = options();
   const seen = new Map();  // clientId -> { at, via, connectedAt }
@@ -316,7 +143,7 @@ async function main() {
   const tag = `c${process.pid.toString(36)}`;
   for (let w = 0, first = 0; w < o.workers && first < o.connections; w++, first += per) {
     const count = Math.min(per, o.connections - first);
-    const worker = new Worker(new URL(import.meta.url), {
+    const worker = new Worker(new URL('./churners.mjs', import.meta.url), {
       workerData: { o, tag, first, count, concurrency: Math.max(1, Math.round(o.connectConcurrency / o.workers)) } });
     worker.on('message', (m) => {
       if (m.kind === 'events') {
@@ -354,72 +181,8 @@ async function main() {
   clearInterval(pinger);
   observer.close(1000, 'done');
 
-  // Joins and leaves of the measured time.
-  const measured = (stop - start) / 1000;
-  const joinMs = [], fromConnectMs = [], fromConnectedAtMs = [], syncStateMs = [], syncStateToConnectedAtMs = [];
-  const via = {};
-  let unseenJoins = 0;
-  const unseenSamples = [];
-  const closedAt = new Map(closes.map(([id, t]) => [id, t]));
-  for (const [clientId, started, opened] of opens) {
-    if (opened < start || opened > stop) continue;
-    if (synced.has(clientId)) syncStateMs.push(synced.get(clientId) - opened);
-    const s = seen.get(clientId);
-    if (!s) {
-      unseenJoins++;
-      if (unseenSamples.length < 5) unseenSamples.push({ clientId, livedMs: Math.round((closedAt.get(clientId) ?? stop) - opened) });
-      continue;
-    }
-    joinMs.push(s.at - opened);
-    fromConnectMs.push(s.at - started);
-    if (s.connectedAt) fromConnectedAtMs.push(s.at - s.connectedAt);
-    if (s.connectedAt && synced.has(clientId)) syncStateToConnectedAtMs.push(s.connectedAt - synced.get(clientId));
-    via[s.via] = (via[s.via] || 0) + 1;
-  }
-  const leaveMs = [];
-  let unseenLeaves = 0;
-  for (const [clientId, t] of closes) {
-    if (t < start || t > stop) continue;
-    const l = left.get(clientId);
-    if (l === undefined) { if (seen.has(clientId)) unseenLeaves++; continue; }  // never seen joining: not a leave to see
-    leaveMs.push(l - t);
-  }
-  const sum = (key) => workerStats.reduce((acc, s) => acc + s[key], 0);
-  const merge = (key, list = workerStats) => list.reduce((acc, s) => {
-    for (const [k, v] of Object.entries(s[key])) acc[k] = (acc[k] || 0) + v;
-    return acc;
-  }, {});
-  const perSec = (x) => Math.round(x / measured);
-  const observerFrames = {};
-  for (const [k, v] of Object.entries(obs.frames)) observerFrames[k] = v - (observerAtStart.frames[k] || 0);
-  const churners = {
-    opened: sum('opened'), openedPerSec: perSec(sum('opened')), updatesSentPerSec: perSec(sum('updatesSent')),
-    updatesSkipped: sum('updatesSkipped'), framesInPerSec: Object.fromEntries(Object.entries(merge('frames')).map(([k, v]) => [k, perSec(v)])),
-    bytesInPerSec: perSec(sum('bytesIn')),
-    // from the first connect to the end, not only the measured time:
-    errors: merge('errors', workerProblems), unexpectedCloses: workerProblems.reduce((a, p) => a + p.unexpectedCloses, 0),
-    closeCodes: merge('closeCodes', workerProblems), connectErrors: workerProblems.reduce((a, p) => a + p.connectErrors, 0),
-  };
-  const failures = [];
-  if (joinMs.length === 0) failures.push('no join was seen');
-  if (unseenJoins > 0) failures.push(`${unseenJoins} joins never seen by the observer`);
-  if (unseenLeaves > 0) failures.push(`${unseenLeaves} leaves never seen by the observer`);
-  if (Object.keys(churners.errors).length > 0) failures.push(`error frames: ${JSON.stringify(churners.errors)}`);
-  if (obs.errors > 0) failures.push(`${obs.errors} error frames or unparsable frames at the observer`);
-  if (churners.unexpectedCloses > 0) failures.push(`${churners.unexpectedCloses} sockets closed by the bridge`);
-  if (churners.connectErrors > 0) failures.push(`${churners.connectErrors} failed connects`);
-  if (workerStats.length !== workers.length || workerProblems.length !== workers.length) failures.push('a worker did not report');
-  if (obs.closed !== null) failures.push(`the observer was closed (${obs.closed})`);
-  const out = {
-    channel: o.channel, connections: o.connections, rate: o.rate, lifetimeS: o.lifetime, subscribe: o.subscribe,
-    measuredS: Math.round(measured * 10) / 10,
-    joinSeenMs: percentiles(joinMs), joinSeenVia: via, unseenJoins, unseenSamples, syncStateMs: percentiles(syncStateMs),
-    syncStateToConnectedAtMs: percentiles(syncStateToConnectedAtMs),
-    joinSeenFromConnectMs: percentiles(fromConnectMs), joinSeenFromConnectedAtMs: percentiles(fromConnectedAtMs),
-    leaveSeenMs: percentiles(leaveMs), unseenLeaves,
-    observer: { framesPerSec: Object.fromEntries(Object.entries(observerFrames).map(([k, v]) => [k, perSec(v)])), bytesPerSec: perSec(obs.bytes - observerAtStart.bytes), membersMax: obs.membersMax },
-    churners, checks: failures.length === 0 ? 'ok' : failures,
-  };
+  const { out, failures } = report({ o, start, stop, opens, closes, synced, seen, left, obs, observerAtStart,
+    workerStats, workerProblems, workerCount: workers.length });
   console.log(JSON.stringify(out));
   if (o.quick && failures.length > 0) {
     console.error(`# churn: checks failed: ${failures.join('; ')}`);
@@ -428,8 +191,4 @@ async function main() {
   setTimeout(() => process.exit(), 100);
 }
 
-if (isMainThread) {
-  main().catch((e) => { console.error(e); process.exit(1); });
-} else {
-  churnThread(workerData);
-}
+main().catch((e) => { console.error(e); process.exit(1); });
