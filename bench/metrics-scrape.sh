@@ -56,15 +56,6 @@ idle_cost() {
 idle="{\"syncd\": $(idle_cost "$syncd_pid" "${urls[0]}"), \"bridge\": $(idle_cost "$bridge_pid" "${urls[1]}")}"
 echo "{\"idle_scrape_cost\": $idle}"
 
-push() { "$SYNCBENCH_BIN" push --server "$server" --channel-prefix "$1-" --json "${push_flags[@]}"; }
-
-run_a() {
-  psql "$bench_url" -qc CHECKPOINT
-  cpu_mark
-  local out
-  out="$(push "a$1")" || { echo "push failed: $out" >&2; return 1; }
-  echo "{\"run\": \"A$1\", \"push\": $out, \"cpu\": $(cpu_other)}" | tee -a "$runs"
-}
 
 run_b() {
   psql "$bench_url" -qc CHECKPOINT

@@ -46,15 +46,6 @@ runs="$bench_tmp/runs.jsonl"
 : >"$runs"
 [ "$quick" = 0 ] && [ "${QUIET_LOAD:-1}" != 0 ] && wait_quiet "${QUIET_LOAD:-1}" "${QUIET_MAX:-1200}"
 
-push() { "$SYNCBENCH_BIN" push --server "$server" --channel-prefix "$1-" --json "${push_flags[@]}"; }
-
-run_a() {
-  psql "$bench_url" -qc CHECKPOINT
-  cpu_mark
-  local out
-  out="$(push "a$1")" || { echo "push failed: $out" >&2; return 1; }
-  echo "{\"run\": \"A$1\", \"push\": $out, \"cpu\": $(cpu_other)}" | tee -a "$runs"
-}
 
 run_b() {
   psql "$bench_url" -qc CHECKPOINT

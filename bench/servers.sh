@@ -124,3 +124,16 @@ cpu_other() {
       ($14 - $7) / 1e9, d[1], d[2], d[3], d[4], d[5], d[6], other
   }'
 }
+
+# The A side of an A/B pass: `syncbench push` alone on fresh channels,
+# after a CHECKPOINT, its CPU recorded. Uses $server, $push_flags, $runs
+# and $bench_url, set by the driver.
+push() { "$SYNCBENCH_BIN" push --server "$server" --channel-prefix "$1-" --json "${push_flags[@]}"; }
+
+run_a() {
+  psql "$bench_url" -qc CHECKPOINT
+  cpu_mark
+  local out
+  out="$(push "a$1")" || { echo "push failed: $out" >&2; return 1; }
+  echo "{\"run\": \"A$1\", \"push\": $out, \"cpu\": $(cpu_other)}" | tee -a "$runs"
+}
