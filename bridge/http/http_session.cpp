@@ -10,6 +10,7 @@
 #include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "codec/channel_name.h"
+#include "http/client_files.h"
 #include "http/demo_page.h"
 #include "observe/bridge_metrics.h"
 #include "observe/exposition.h"
@@ -17,8 +18,6 @@
 #include "ws/ws_session.h"
 
 namespace bridge {
-
-extern const std::string_view kSyncClientJs;  // clients/js/sync-client.js, embedded at build time
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -209,8 +208,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
                                ctx_.per_subject));
   } else if (path == "/") {
     respond(http::status::ok, "text/html; charset=utf-8", std::string(kDemoPage));
-  } else if (path == "/sync-client.js") {
-    respond(http::status::ok, "text/javascript; charset=utf-8", std::string(kSyncClientJs));
+  } else if (const auto file = client_file(path)) {
+    respond(http::status::ok, "text/javascript; charset=utf-8", std::string(*file));
   } else {
     respond(http::status::not_found, "application/json",
             R"({"error":"not found; try /health, /healthz, /readyz, /stats, /metrics, or a WebSocket on /sync"})");
