@@ -1,10 +1,9 @@
 #include "graph/check.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <cmath>
 #include <string>
 
+#include "graph/json.h"
 #include "graph/op.h"
 
 namespace syncd::graph {
@@ -213,8 +212,9 @@ std::optional<Rejection> check_shape(const api::Patch& p, const Limits& limits) 
 std::optional<std::string> presence_state_error(const google::protobuf::Struct& state) {
   constexpr std::size_t kMaxStateBytes = 1024;
   if (state.ByteSizeLong() > 4 * kMaxStateBytes) return "a presence state is at most 1 KiB of JSON";
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(state, &json).ok()) return "the presence state is not valid JSON";
+  const Limits limits;
+  if (auto why = ValueWalker(limits).walk(state, 1)) return "the presence state is not allowed: " + *why;
+  const std::string json = to_json(state);
   if (json.size() > kMaxStateBytes) {
     return "a presence state is at most 1 KiB of JSON (this one is " + std::to_string(json.size()) + " bytes)";
   }
