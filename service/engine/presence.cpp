@@ -251,8 +251,9 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   // Channels to read: notified ones that someone here watches, those with
   // a watcher owed the whole list, and list() requests.
   std::set<std::string> channels = db.notified(options_.interval);
-  channels.insert(deferred_.begin(), deferred_.end());
-  deferred_.clear();
+  for (const auto& [channel, view] : views_) {
+    if (!view.held.empty() && now - view.last_flush >= std::chrono::seconds(1)) channels.insert(channel);
+  }
   std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists;
   {
     std::lock_guard lock(mu_);
@@ -267,13 +268,13 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     lists.swap(lists_);
     // Views of channels nobody here watches any more are dropped.
     for (auto it = views_.begin(); it != views_.end();) {
-      if (watchers_.count(it->first) != 0) {
-        ++it;
-      } else {
-        last_full_.erase(it->first);
-        it = views_.erase(it);
-      }
+      it = watchers_.count(it->first) != 0 ? std::next(it) : views_.erase(it);
     }
+  }
+  // A new connection may be to another server (a failover): every view is
+  // read whole again, and diffed as usual.
+  if (rewrite) {
+    for (auto& [channel, view] : views_) view.since.clear();
   }
   try {
     for (const std::string& channel : channels) read_channel(db, channel);
@@ -308,63 +309,96 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   }
   if (failed) throw std::runtime_error(*failed);
   std::size_t known = 0;
-  for (const auto& [channel, view] : views_) known += view.size();
+  for (const auto& [channel, view] : views_) known += view.rows.size();
   known_.store(known, std::memory_order_relaxed);
 }
 
 void Presence::read_channel(store::PgPresence& db, const std::string& channel) {
-  std::int64_t head = 0;
-  const auto rows = db.members(channel, &head);
-  auto full = std::make_shared<api::PresenceList>();
-  full->set_channel(channel);
-  full->set_head_version(head);
-  std::map<std::string, api::PresenceMember> now;
-  for (const auto& r : rows) {
-    api::PresenceMember m = member_of(r);
-    *full->add_members() = m;
-    now.emplace(m.connection_id(), std::move(m));
-  }
-  auto& before = views_[channel];
-  const bool large = std::max(before.size(), now.size()) > options_.large_channel;
-  std::vector<PresenceChange> changes;
-  for (const auto& [id, m] : before) {
-    if (now.count(id) == 0) changes.push_back({PresenceChange::Kind::kLeave, m});
-  }
-  for (const auto& [id, m] : now) {
-    auto old = before.find(id);
-    if (old == before.end()) {
-      changes.push_back({PresenceChange::Kind::kJoin, m});
-    } else if (!same_for_watchers(old->second, m)) {
-      changes.push_back({PresenceChange::Kind::kUpdate, m});
-    }
-  }
-  const bool too_many = changes.size() > options_.max_events;
+  const bool seen = views_.count(channel) != 0;
+  View& view = views_[channel];
+  const auto read = db.changes(channel, view.since, [&view](const std::vector<store::PresenceRow>& rows) {
+    std::size_t n = view.rows.size();
+    for (const auto& r : rows) n += view.rows.count(r.connection_id) == 0 ? 1 : 0;
+    return n;
+  });
+  view.since = read.since;
+  view.head = read.head;
   const auto at = Clock::now();
-  if (too_many && large) {
-    auto& last = last_full_[channel];
-    if (at - last < std::chrono::seconds(1)) {
-      deferred_.insert(channel);  // read again next round; the changes add up meanwhile
-      return;
+  std::vector<PresenceChange> changes;
+  if (read.ids) {
+    const std::set<std::string> now(read.ids->begin(), read.ids->end());
+    for (auto it = view.rows.begin(); it != view.rows.end();) {
+      if (now.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      changes.push_back({PresenceChange::Kind::kLeave, member_of(it->second)});
+      view.held.erase(it->first);
+      it = view.rows.erase(it);
     }
-    last = at;
   }
-  before = std::move(now);
+  const bool large = std::max(view.rows.size(), read.count) > options_.large_channel;
+  for (const auto& r : read.rows) {
+    auto old = view.rows.find(r.connection_id);
+    if (old == view.rows.end()) {
+      changes.push_back({PresenceChange::Kind::kJoin, member_of(r)});
+      view.rows.emplace(r.connection_id, r);
+      continue;
+    }
+    const bool same = same_for_watchers(old->second, r);
+    old->second = r;  // a new position, if nothing else
+    if (same) continue;
+    if (large) {
+      view.held.insert(r.connection_id);
+    } else {
+      changes.push_back({PresenceChange::Kind::kUpdate, member_of(r)});
+    }
+  }
+  // A large channel's held updates: each member's latest, once a second
+  // (and at once when the channel is no longer large).
+  if (!view.held.empty() && (!large || at - view.last_flush >= std::chrono::seconds(1))) {
+    for (const std::string& id : view.held) {
+      changes.push_back({PresenceChange::Kind::kUpdate, member_of(view.rows.at(id))});
+    }
+    view.held.clear();
+    view.last_flush = at;
+  }
+  // The whole list when it is the smaller message, or the view is new.
+  const bool whole = !seen || changes.size() > std::max(options_.max_events, view.rows.size() / 2);
+  if (whole) {
+    view.held.clear();
+    view.last_flush = at;
+  }
   std::vector<std::pair<std::shared_ptr<PresenceWatcher>, bool>> targets;
   {
     std::lock_guard lock(mu_);
     auto it = watchers_.find(channel);
     if (it == watchers_.end()) return;
     for (Watch& w : it->second) {
-      targets.emplace_back(w.watcher, w.needs_full || too_many);
+      targets.emplace_back(w.watcher, w.needs_full || whole);
       w.needs_full = false;
     }
   }
-  std::shared_ptr<const api::PresenceList> shared = full;
+  std::shared_ptr<const api::PresenceList> full;
+  const auto whole_list = [&] {
+    if (full) return full;
+    std::vector<const store::PresenceRow*> ordered;
+    for (const auto& [id, r] : view.rows) ordered.push_back(&r);
+    std::sort(ordered.begin(), ordered.end(), [](const store::PresenceRow* a, const store::PresenceRow* b) {
+      return std::tie(a->connected_at_ms, a->connection_id) < std::tie(b->connected_at_ms, b->connection_id);
+    });
+    auto list = std::make_shared<api::PresenceList>();
+    list->set_channel(channel);
+    list->set_head_version(view.head);
+    for (const auto* r : ordered) *list->add_members() = member_of(*r);
+    full = std::move(list);
+    return full;
+  };
   static const std::vector<PresenceChange> kNone;
   auto& events = observe::Metrics::get().presence_events;
   for (const auto& [watcher, needs_full] : targets) {
     if (needs_full) {
-      watcher->on_presence(channel, shared, kNone);
+      watcher->on_presence(channel, whole_list(), kNone);
     } else if (!changes.empty()) {
       events.Increment(static_cast<double>(changes.size()));
       watcher->on_presence(channel, nullptr, changes);

@@ -7,18 +7,22 @@
 // every `interval`, and refreshes its heartbeat; any instance deletes the
 // rows of an instance silent for `ttl` (it died: its connections leave
 // everyone's list). Every write NOTIFYs the channels it touched; an
-// instance with watchers of a channel then reads the channel's rows and
-// sends each watcher the difference from what it had: joins, updates and
-// leaves. An instance's own changes take the same path, so every watcher
-// everywhere sees one order per connection.
+// instance with watchers of a channel then reads the channel's rows written
+// since its last read (and, when the count fell, the ids, to find who
+// left) and sends each watcher the difference from what it had: joins,
+// updates and leaves. An instance's own changes take the same path, so
+// every watcher everywhere sees one order per connection.
 //
 // Bounded: a connection's state is written at most `updates_per_second`
-// times a second (the latest wins); a round with more than `max_events`
-// changes in a channel sends the whole list instead of the events, and in
-// a channel of more than `large_channel` members that list goes at most
-// once a second (changes wait and are merged meanwhile); and
-// positions (versions delivered and applied) are written at most once a
-// second and never raise events (read them with list()).
+// times a second (the latest wins); a round whose changes in a channel
+// outnumber both `max_events` and half its members sends the whole list
+// instead (it is then the smaller message); in a channel of more than
+// `large_channel` members, joins and leaves still go out every round but
+// state updates are held and sent at most once a second, each member's
+// latest (so a watcher of N members gets at most about N updates a second
+// however often they change); and positions (versions delivered and
+// applied) are written at most once a second and never raise events (read
+// them with list()).
 //
 // Thread-safe. One thread of its own, with its own database connection;
 // watcher callbacks run on it and must not block.
@@ -38,6 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/messages.h"
+#include "store/presence_row.h"
 
 namespace syncd::store {
 class PgPresence;
@@ -49,8 +54,8 @@ struct PresenceOptions {
   std::chrono::seconds ttl{30};                // a dead instance's connections leave within this
   std::chrono::milliseconds interval{50};      // how often changes are written and read
   double updates_per_second = 10;              // state writes per connection
-  std::size_t max_events = 64;                 // per channel per round; more: the whole list
-  std::size_t large_channel = 1000;            // members; such a channel's whole list goes at most once a second
+  std::size_t max_events = 64;                 // per channel per round; more (and > members/2): the whole list
+  std::size_t large_channel = 1000;            // members; such a channel's updates go at most once a second
 };
 
 struct PresenceChange {
@@ -145,11 +150,18 @@ class Presence {
   std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists_;  // guarded by mu_
   std::uint64_t next_id_ = 0;                              // guarded by mu_
 
+  // What this instance last read of a watched channel.
+  struct View {
+    std::map<std::string, store::PresenceRow> rows;  // by connection id
+    std::string since;                               // PgPresence::changes' watermark; empty: read everything
+    std::int64_t head = 0;                           // the channel's head at the last read
+    std::set<std::string> held;                      // a large channel's updates not yet sent
+    std::chrono::steady_clock::time_point last_flush{};
+  };
+
   // The presence thread's own.
-  std::map<std::string, std::map<std::string, api::PresenceMember>> views_;
+  std::map<std::string, View> views_;
   std::chrono::steady_clock::time_point last_sweep_{};
-  std::map<std::string, std::chrono::steady_clock::time_point> last_full_;  // large channels' last whole list
-  std::set<std::string> deferred_;  // large channels whose changes wait for their next whole list
   std::atomic<std::size_t> known_{0};
   std::thread thread_;
 };

@@ -1,7 +1,6 @@
 #include "engine/presence_rows.h"
 
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/message_differencer.h>
+#include "graph/json.h"
 
 namespace syncd::engine {
 
@@ -13,8 +12,7 @@ store::PresenceRow row_of(const std::string& channel, const api::PresenceMember&
   r.subject = m.subject();
   r.transport = m.transport();
   r.connected_at_ms = m.connected_at();
-  r.state_json.clear();
-  if (!google::protobuf::util::MessageToJsonString(m.state(), &r.state_json).ok()) r.state_json = "{}";
+  r.state_json = graph::to_json(m.state());
   r.delivered = m.delivered_version();
   r.applied = m.applied_version();
   return r;
@@ -27,15 +25,16 @@ api::PresenceMember member_of(const store::PresenceRow& r) {
   m.set_subject(r.subject);
   m.set_transport(r.transport);
   m.set_connected_at(r.connected_at_ms);
-  (void)google::protobuf::util::JsonStringToMessage(r.state_json, m.mutable_state());
+  if (auto state = graph::struct_from_json(r.state_json)) *m.mutable_state() = std::move(*state);
   m.set_delivered_version(r.delivered);
   m.set_applied_version(r.applied);
   return m;
 }
 
-bool same_for_watchers(const api::PresenceMember& a, const api::PresenceMember& b) {
-  return a.client_id() == b.client_id() && a.subject() == b.subject() &&
-         google::protobuf::util::MessageDifferencer::Equals(a.state(), b.state());
+bool same_for_watchers(const store::PresenceRow& a, const store::PresenceRow& b) {
+  // PostgreSQL gives jsonb back in one canonical text, so equal states read
+  // back as equal text.
+  return a.client_id == b.client_id && a.subject == b.subject && a.state_json == b.state_json;
 }
 
 }  // namespace syncd::engine

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "api/messages.h"
-#include "store/pg_presence.h"
+#include "store/presence_row.h"
 
 namespace syncd::engine {
 
@@ -13,7 +13,8 @@ store::PresenceRow row_of(const std::string& channel, const api::PresenceMember&
 api::PresenceMember member_of(const store::PresenceRow& r);
 
 // Who the member is and its state, not its position (which moves all the
-// time, raises no event, and is read with Presence::list()).
-bool same_for_watchers(const api::PresenceMember& a, const api::PresenceMember& b);
+// time, raises no event, and is read with Presence::list()). Of rows read
+// from the database.
+bool same_for_watchers(const store::PresenceRow& a, const store::PresenceRow& b);
 
 }  // namespace syncd::engine

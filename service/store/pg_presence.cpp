@@ -26,6 +26,21 @@ std::string text_array(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+// A row of the "members" and "changed" statements.
+PresenceRow row_from(const std::string& channel, const pqxx::row& r) {
+  PresenceRow m;
+  m.channel = channel;
+  m.connection_id = r[0].c_str();
+  m.client_id = r[1].c_str();
+  m.subject = r[2].c_str();
+  m.transport = r[3].c_str();
+  m.connected_at_ms = r[4].as<std::int64_t>();
+  m.state_json = r[5].c_str();
+  m.delivered = r[6].as<std::int64_t>();
+  m.applied = r[7].as<std::int64_t>();
+  return m;
+}
+
 std::string int_array(const std::vector<std::int64_t>& items) {
   std::string out = "{";
   for (std::int64_t v : items) out += (out.size() > 1 ? "," : "") + std::to_string(v);
@@ -47,7 +62,8 @@ PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono
                 "$8::text[], $9::bigint[], $10::bigint[]) AS t(c, id, cl, sub, tr, at, st, d, a) "
                 "ON CONFLICT (channel, connection_id) DO UPDATE SET instance_id = excluded.instance_id, "
                 "client_id = excluded.client_id, subject = excluded.subject, transport = excluded.transport, "
-                "state = excluded.state, delivered = excluded.delivered, applied = excluded.applied");
+                "state = excluded.state, delivered = excluded.delivered, applied = excluded.applied, "
+                "written_by = pg_current_xact_id()");
   // Only this instance's rows: a connection another instance took over
   // (a bridge that reconnected there) is that instance's to remove.
   conn_.prepare("presence_delete",
@@ -89,6 +105,15 @@ PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono
                 "SELECT connection_id, client_id, subject, transport, "
                 "(extract(epoch FROM connected_at) * 1000)::bigint, state::text, delivered, applied "
                 "FROM presence WHERE channel = $1 ORDER BY connected_at, connection_id");
+  conn_.prepare("changed",
+                "SELECT connection_id, client_id, subject, transport, "
+                "(extract(epoch FROM connected_at) * 1000)::bigint, state::text, delivered, applied "
+                "FROM presence WHERE channel = $1 AND written_by >= $2::xid8 ORDER BY connected_at, connection_id");
+  conn_.prepare("count_and_xmin",
+                "SELECT (SELECT count(*) FROM presence WHERE channel = $1), "
+                "pg_snapshot_xmin(pg_current_snapshot())::text, "
+                "COALESCE((SELECT head FROM channels WHERE name = $1), 0)");
+  conn_.prepare("ids", "SELECT connection_id FROM presence WHERE channel = $1");
   conn_.prepare("head", "SELECT head FROM channels WHERE name = $1");
   conn_.prepare("position", "SELECT delivered, applied FROM client_positions WHERE channel = $1 AND client_id = $2");
   pqxx::nontransaction(conn_).exec_prepared("heartbeat", instance_, ttl_seconds_);
@@ -154,21 +179,31 @@ void PgPresence::remove_all() {
 std::vector<PresenceRow> PgPresence::members(const std::string& channel, std::int64_t* head) {
   pqxx::read_transaction tx(conn_);
   std::vector<PresenceRow> out;
-  for (const pqxx::row& r : tx.exec_prepared("members", channel)) {
-    PresenceRow m;
-    m.channel = channel;
-    m.connection_id = r[0].c_str();
-    m.client_id = r[1].c_str();
-    m.subject = r[2].c_str();
-    m.transport = r[3].c_str();
-    m.connected_at_ms = r[4].as<std::int64_t>();
-    m.state_json = r[5].c_str();
-    m.delivered = r[6].as<std::int64_t>();
-    m.applied = r[7].as<std::int64_t>();
-    out.push_back(std::move(m));
-  }
+  for (const pqxx::row& r : tx.exec_prepared("members", channel)) out.push_back(row_from(channel, r));
   const auto h = tx.exec_prepared("head", channel);
   *head = h.empty() ? 0 : h[0][0].as<std::int64_t>();
+  return out;
+}
+
+ChannelChanges PgPresence::changes(const std::string& channel, const std::string& since,
+                                   const std::function<std::size_t(const std::vector<PresenceRow>&)>& expected) {
+  // One snapshot for every statement, so the count, the ids and the
+  // watermark agree with the rows.
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn_);
+  ChannelChanges out;
+  for (const pqxx::row& r : tx.exec_prepared("changed", channel, since.empty() ? "0" : since)) {
+    out.rows.push_back(row_from(channel, r));
+  }
+  const auto counted = tx.exec_prepared("count_and_xmin", channel);
+  out.count = counted[0][0].as<std::size_t>();
+  out.since = counted[0][1].c_str();
+  out.head = counted[0][2].as<std::int64_t>();
+  if (expected(out.rows) != out.count) {
+    std::vector<std::string> ids;
+    for (const pqxx::row& r : tx.exec_prepared("ids", channel)) ids.emplace_back(r[0].c_str());
+    out.ids = std::move(ids);
+  }
+  tx.commit();
   return out;
 }
 

@@ -13,34 +13,35 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "store/presence_row.h"
+
 namespace syncd::store {
 
 inline constexpr const char* kPresenceNotifyChannel = "sync_presence";
-
-struct PresenceRow {
-  std::string channel;
-  std::string connection_id;
-  std::string client_id;
-  std::string subject;
-  std::string transport;
-  std::int64_t connected_at_ms = 0;
-  std::string state_json = "{}";  // a JSON object
-  std::int64_t delivered = 0;
-  std::int64_t applied = 0;
-  // Only the position changed: nobody is told (positions raise no events).
-  bool quiet = false;
-};
 
 struct PositionRow {
   std::string channel;
   std::string client_id;
   std::int64_t delivered = 0;
   std::int64_t applied = 0;
+};
+
+// What changed in a channel since a snapshot (PgPresence::changes).
+struct ChannelChanges {
+  std::vector<PresenceRow> rows;  // every row written since; ordered by connected_at
+  std::size_t count = 0;          // the channel's rows now
+  // Every connection id now, read only when the count is not what the
+  // caller expected: some rows were deleted (connections left).
+  std::optional<std::vector<std::string>> ids;
+  std::string since;              // for the next call
+  std::int64_t head = 0;          // the channel's head version
 };
 
 class PgPresence {
@@ -66,6 +67,12 @@ class PgPresence {
 
   // The channel's members, ordered by connected_at, and its head.
   std::vector<PresenceRow> members(const std::string& channel, std::int64_t* head);
+  // The rows written since `since` (a value from the last call; empty:
+  // every row), all read in one snapshot. `expected(rows)` is how many rows
+  // the channel has if none was deleted since; when the count differs,
+  // the result carries every id, so the caller can tell who left.
+  ChannelChanges changes(const std::string& channel, const std::string& since,
+                         const std::function<std::size_t(const std::vector<PresenceRow>&)>& expected);
   // The channels notified since the last call (waits at most `wait`).
   std::set<std::string> notified(std::chrono::milliseconds wait);
   // The saved position of a named client (zeros when none).

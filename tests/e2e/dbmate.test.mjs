@@ -75,7 +75,7 @@ const applied = (url) => spawnSync('psql', [url, '-tAc', 'SELECT version FROM sc
 test('syncd migrate and dbmate leave the same schema, down and back up', () => {
   const versions = readdirSync(migrations).filter((f) => /^\d+_.*\.sql$/.test(f)).map((f) => f.split('_')[0]).sort();
   const newest = versions.at(-1);
-  assert.equal(newest, '20261202000002', 'the presence migration is the newest');
+  assert.equal(newest, '20261202000003', 'the presence change-tracking migration is the newest');
   const bySyncd = createDatabase();  // migrated by `syncd migrate up`
   const byDbmate = { url: bySyncd.url.replace(/\/([^/?]*)(\?|$)/, '/$1_dbmate$2') };
   try {

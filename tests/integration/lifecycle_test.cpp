@@ -52,7 +52,10 @@ TEST(Lifecycle, MigrateDownThenUpRoundTrips) {
 // work on the old channels.
 TEST(Lifecycle, TheCompactionMigrationUpgradesADatabaseInPlaceWithItsData) {
   TestDatabase db;
-  // The presence migration came after it: reverted first.
+  // The presence migrations came after it: reverted first.
+  auto tracking = run_syncd({"migrate", "down", "--database-url", db.url()});
+  ASSERT_EQ(tracking.status, 0) << tracking.output;
+  ASSERT_NE(tracking.output.find("presence_change_tracking"), std::string::npos) << tracking.output;
   auto presence = run_syncd({"migrate", "down", "--database-url", db.url()});
   ASSERT_EQ(presence.status, 0) << presence.output;
   ASSERT_NE(presence.output.find("presence_and_positions"), std::string::npos) << presence.output;
