@@ -154,6 +154,7 @@ void PresenceLink::subscribe(const std::string& channel, std::weak_ptr<Listener>
     if (ch.listeners.size() == 1) {
       api::PresenceRequest r;
       r.mutable_watch()->set_channel(channel);
+      r.mutable_watch()->set_batch(true);
       enqueue(std::move(r));
     } else if (ch.known) {
       known = std::make_shared<const std::string>(codec::encode_presence_state(ch.list));
@@ -203,18 +204,26 @@ void PresenceLink::enqueue(api::PresenceRequest r) {
 
 void PresenceLink::pump() {
   if (stream_ == nullptr || writing_ || dead_) return;
+  // Everything waiting, in one message (up to kMaxBatch requests): the
+  // ordered requests first, then the latest state and position of each
+  // socket. One message in flight at a time, so under load the batches grow
+  // rather than the wait.
   api::PresenceRequest next;
-  if (!out_.empty()) {
-    next = std::move(out_.front());
+  auto* batch = next.mutable_batch()->mutable_requests();
+  while (!out_.empty() && batch->size() < kMaxBatch) {
+    *batch->Add() = std::move(out_.front());
     out_.pop_front();
-  } else if (!sets_.empty()) {
-    next = std::move(sets_.begin()->second);
-    sets_.erase(sets_.begin());
-  } else if (!positions_.empty()) {
-    next = std::move(positions_.begin()->second);
-    positions_.erase(positions_.begin());
-  } else {
-    return;
+  }
+  for (auto* waiting : {&sets_, &positions_}) {
+    while (!waiting->empty() && batch->size() < kMaxBatch) {
+      *batch->Add() = std::move(waiting->begin()->second);
+      waiting->erase(waiting->begin());
+    }
+  }
+  if (batch->empty()) return;
+  if (batch->size() == 1) {
+    api::PresenceRequest one = std::move(*batch->Mutable(0));
+    next = std::move(one);
   }
   writing_ = true;
   stream_->write(std::move(next));
@@ -245,40 +254,51 @@ void PresenceLink::on_done(Stream* s, const grpc::Status& status) {
 
 void PresenceLink::on_event(const api::PresenceEvent& e) {
   if (e.has_error()) return on_error(e);
-  std::vector<std::weak_ptr<Listener>> to;
-  Frame frame;
+  // Each event's frame, with who hears it (listeners may come and go
+  // between the events of a batch).
+  std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>> out;
   {
     std::lock_guard lock(mu_);
-    auto it = channels_.find(e.channel());
-    if (it == channels_.end()) return;  // unwatched since
-    Channel& ch = it->second;
-    auto* members = ch.list.mutable_members();
-    const auto find = [&](const std::string& id) {
-      return std::find_if(members->begin(), members->end(),
-                          [&](const api::PresenceMember& m) { return m.connection_id() == id; });
-    };
-    switch (e.kind_case()) {
-      case api::PresenceEvent::kState:
-        ch.list = e.state();
-        ch.known = true;
-        break;
-      case api::PresenceEvent::kJoin:
-        *members->Add() = e.join();
-        break;
-      case api::PresenceEvent::kUpdate:
-        if (auto m = find(e.update().connection_id()); m != members->end()) *m = e.update();
-        break;
-      case api::PresenceEvent::kLeave:
-        if (auto m = find(e.leave().connection_id()); m != members->end()) members->erase(m);
-        break;
-      default:
-        return;
+    if (e.has_batch()) {
+      for (const api::PresenceEvent& each : e.batch().events()) {
+        if (!each.has_batch() && !each.has_error()) apply(each, out);
+      }
+    } else {
+      apply(e, out);
     }
-    if (!ch.known) return;  // the whole list comes first
-    frame = std::make_shared<const std::string>(codec::encode_presence(e));
-    to = ch.listeners;
   }
-  send_to(to, frame);
+  for (const auto& [frame, to] : out) send_to(to, frame);
+}
+
+void PresenceLink::apply(const api::PresenceEvent& e,
+                         std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>>& out) {
+  auto it = channels_.find(e.channel());
+  if (it == channels_.end()) return;  // unwatched since
+  Channel& ch = it->second;
+  auto* members = ch.list.mutable_members();
+  const auto find = [&](const std::string& id) {
+    return std::find_if(members->begin(), members->end(),
+                        [&](const api::PresenceMember& m) { return m.connection_id() == id; });
+  };
+  switch (e.kind_case()) {
+    case api::PresenceEvent::kState:
+      ch.list = e.state();
+      ch.known = true;
+      break;
+    case api::PresenceEvent::kJoin:
+      *members->Add() = e.join();
+      break;
+    case api::PresenceEvent::kUpdate:
+      if (auto m = find(e.update().connection_id()); m != members->end()) *m = e.update();
+      break;
+    case api::PresenceEvent::kLeave:
+      if (auto m = find(e.leave().connection_id()); m != members->end()) members->erase(m);
+      break;
+    default:
+      return;
+  }
+  if (!ch.known || ch.listeners.empty()) return;  // the whole list comes first
+  out.emplace_back(std::make_shared<const std::string>(codec::encode_presence(e)), ch.listeners);
 }
 
 void PresenceLink::on_error(const api::PresenceEvent& e) {
@@ -320,6 +340,7 @@ void PresenceLink::run() {
       ch.list.Clear();
       api::PresenceRequest r;
       r.mutable_watch()->set_channel(name);
+      r.mutable_watch()->set_batch(true);
       out_.push_back(std::move(r));
     }
     for (const auto& [key, conn] : conns_) {

@@ -11,7 +11,8 @@
 // When the bridge dies, syncd sees the stream end and its members leave.
 //
 // State updates and positions are coalesced per socket (the latest
-// wins); the rest is sent in order. Listener callbacks run on gRPC
+// wins); the rest is sent in order. Whatever waits goes in one batch
+// message, and each channel's events come back in batches. Listener callbacks run on gRPC
 // threads or inside the caller: they must only post.
 //
 // Thread-safe.
@@ -69,6 +70,9 @@ class PresenceLink {
 
   std::size_t connections() const;
 
+  // Requests sent in one message at most.
+  static constexpr int kMaxBatch = 1024;
+
  private:
   class Stream;
   using Key = std::pair<std::string, std::string>;  // channel, id
@@ -88,6 +92,10 @@ class PresenceLink {
   void enqueue(api::PresenceRequest r);               // requires mu_
   void pump();                                        // requires mu_
   void on_event(const api::PresenceEvent& event);
+  // One event (not a batch) applied to its channel's list; its frame and
+  // listeners added to `out`. Requires mu_.
+  void apply(const api::PresenceEvent& event,
+             std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>>& out);
   void on_error(const api::PresenceEvent& event);
   void on_write_done(Stream* s, bool ok);
   void on_read_side_done(Stream* s);

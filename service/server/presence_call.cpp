@@ -15,7 +15,8 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
                    const std::vector<engine::PresenceChange>& changes) override {
     std::lock_guard lock(mu_);
     if (call_ == nullptr) return;
-    if (queue_.size() + (full ? 1 : 0) + changes.size() > kMaxQueued) {
+    const std::size_t count = (full ? 1 : 0) + changes.size();
+    if (queued_ + count > kMaxQueued) {
       // The whole list replaces what did not fit, asked for at most once a
       // second per channel (a proxy that reads nothing costs no more).
       const auto now = std::chrono::steady_clock::now();
@@ -26,11 +27,12 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
       }
       return;
     }
+    std::vector<api::PresenceEvent> events;
     if (full) {
       api::PresenceEvent e;
       e.set_channel(channel);
       *e.mutable_state() = *full;
-      queue_.push_back(std::move(e));
+      events.push_back(std::move(e));
     }
     for (const auto& change : changes) {
       api::PresenceEvent e;
@@ -40,24 +42,46 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
         case engine::PresenceChange::Kind::kUpdate: *e.mutable_update() = change.member; break;
         case engine::PresenceChange::Kind::kLeave: *e.mutable_leave() = change.member; break;
       }
-      queue_.push_back(std::move(e));
+      events.push_back(std::move(e));
+    }
+    if (batched_.count(channel) != 0 && events.size() > 1) {
+      api::PresenceEvent batch;
+      batch.set_channel(channel);
+      for (auto& e : events) *batch.mutable_batch()->add_events() = std::move(e);
+      push(std::move(batch), count);
+    } else {
+      for (auto& e : events) push(std::move(e), 1);
     }
     pump();
+  }
+
+  // The proxy takes this channel's events in batches.
+  void set_batched(const std::string& channel, bool batched) {
+    std::lock_guard lock(mu_);
+    if (batched) {
+      batched_.insert(channel);
+    } else {
+      batched_.erase(channel);
+    }
   }
 
   // An answer to the proxy; dropped when the proxy reads nothing.
   void send(api::PresenceEvent e) {
     std::lock_guard lock(mu_);
-    if (call_ == nullptr || queue_.size() >= kMaxQueued) return;
-    queue_.push_back(std::move(e));
+    if (call_ == nullptr || queued_ >= kMaxQueued) return;
+    push(std::move(e), 1);
     pump();
   }
 
   void write_done(bool ok) {
     std::lock_guard lock(mu_);
     writing_ = false;
+    queued_ -= queue_.front().second;
     queue_.pop_front();
-    if (!ok) queue_.clear();
+    if (!ok) {
+      queue_.clear();
+      queued_ = 0;
+    }
     pump();
   }
 
@@ -77,11 +101,16 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
   }
 
  private:
+  void push(api::PresenceEvent e, std::size_t count) {  // requires mu_
+    queue_.emplace_back(std::move(e), count);
+    queued_ += count;
+  }
+
   void pump() {  // requires mu_
     if (call_ == nullptr || writing_ || finished_) return;
     if (!queue_.empty()) {
       writing_ = true;
-      call_->StartWrite(&queue_.front());
+      call_->StartWrite(&queue_.front().first);
     } else if (reads_done_) {
       finished_ = true;
       call_->Finish(status_);
@@ -91,7 +120,10 @@ class PresenceCall::Outbox final : public engine::PresenceWatcher {
   std::mutex mu_;
   PresenceCall* call_;  // null once the call is done
   engine::Presence& presence_;
-  std::deque<api::PresenceEvent> queue_;  // the front is in flight while writing_
+  // Each message with the events it holds; the front is in flight while writing_.
+  std::deque<std::pair<api::PresenceEvent, std::size_t>> queue_;
+  std::size_t queued_ = 0;                // events in queue_ (a batch counts each)
+  std::set<std::string> batched_;         // channels watched with `batch`
   bool writing_ = false;
   bool reads_done_ = false;
   bool finished_ = false;
@@ -192,14 +224,26 @@ void PresenceCall::handle(const api::PresenceRequest& r) {
         return error(channel, "", "rate_limited",
                      "at most " + std::to_string(kMaxWatched) + " channels watched per Presence stream; open another");
       }
+      outbox_->set_batched(channel, r.watch().batch());
       if (watched_.insert(channel).second) ctx_.presence.watch(channel, outbox_);
       return;
     }
     case api::PresenceRequest::kUnwatch:
+      outbox_->set_batched(r.unwatch().channel(), false);
       if (watched_.erase(r.unwatch().channel()) > 0) ctx_.presence.unwatch(r.unwatch().channel(), outbox_.get());
       return;
+    case api::PresenceRequest::kBatch:
+      for (const api::PresenceRequest& each : r.batch().requests()) {
+        if (each.has_batch()) {
+          error("", "", "invalid_message", "a batch may not hold a batch");
+        } else {
+          handle(each);
+        }
+      }
+      return;
     case api::PresenceRequest::KIND_NOT_SET:
-      return error("", "", "unknown_type", "the message holds none of connect, set, position, disconnect, watch, unwatch");
+      return error("", "", "unknown_type",
+                   "the message holds none of connect, set, position, disconnect, watch, unwatch, batch");
   }
 }
 

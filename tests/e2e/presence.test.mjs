@@ -787,3 +787,57 @@ test('a syncd with a bridge attached stops promptly (its proxies\' Presence stre
   assert.ok(restartStopMs !== undefined, 'the positions test restarts syncd A');
   assert.ok(restartStopMs < 2000, `SIGTERM to exit took ${restartStopMs} ms`);
 });
+
+test('a proxy\'s Presence stream: a batch is handled in order, a batched watch gets a round\'s events in one message, a batch in a batch is refused', async () => {
+  const ch = 'batched';
+  const stream = grpcA.presence(metadata());
+  const messages = [];
+  stream.on('data', (e) => messages.push(e));
+  stream.on('error', () => {});
+  try {
+    const listed = new Map();  // clientId -> state, from the events alone
+    const apply = (e) => {
+      if (e.batch) return e.batch.events.forEach(apply);
+      if (e.state) { listed.clear(); for (const m of e.state.members ?? []) listed.set(m.clientId, fromStruct(m.state)); }
+      if (e.join) listed.set(e.join.clientId, fromStruct(e.join.state));
+      if (e.update) listed.set(e.update.clientId, fromStruct(e.update.state));
+      if (e.leave) listed.delete(e.leave.clientId);
+    };
+    const until = async (pred, what) => {
+      const deadline = Date.now() + 10000;
+      for (;;) {
+        listed.clear();
+        messages.forEach(apply);
+        if (pred()) return;
+        assert.ok(Date.now() < deadline, `timed out waiting for ${what}; heard ${JSON.stringify(messages)}`);
+        await sleep(20);
+      }
+    };
+    const connect = (i) => ({ connect: { channel: ch, connectionId: `c${i}`, transport: 'ws', clientId: `batch-${i}` } });
+    stream.write({ batch: { requests: [
+      { watch: { channel: ch, batch: true } },
+      connect(1), connect(2), connect(3),
+      { set: { channel: ch, connectionId: 'c2', state: toStruct({ n: 2 }) } },
+      { disconnect: { channel: ch, connectionId: 'c3' } },
+    ] } });
+    await until(() => listed.size === 2 && listed.get('batch-2')?.n === 2, 'batch-1 and batch-2 with its state');
+    assert.ok(!listed.has('batch-3'), 'c3 connected and left within the batch');
+
+    // Ten connects in one message land in one round: one message holds their joins.
+    const before = messages.length;
+    stream.write({ batch: { requests: Array.from({ length: 10 }, (_, i) => connect(10 + i)) } });
+    await until(() => listed.size === 12, 'ten more members');
+    const joinsPerMessage = messages.slice(before).map((e) => (e.batch?.events ?? [e]).filter((x) => x.join).length);
+    assert.ok(Math.max(...joinsPerMessage) >= 2, `joins per message: ${joinsPerMessage}`);
+    await presenceUntil(grpcA, ch, (l) => l.members.length === 12, 'GetPresence to list all twelve');
+
+    stream.write({ batch: { requests: [{ batch: { requests: [connect(99)] } }] } });
+    await until(() => messages.some((e) => e.error), 'the refusal');
+    const refusal = messages.find((e) => e.error);
+    assert.equal(refusal.error.code, 'invalid_message');
+    assert.match(refusal.error.message, /a batch may not hold a batch/);
+    assert.ok(!listed.has('batch-99'), 'nothing inside the nested batch was done');
+  } finally {
+    stream.end();
+  }
+});
