@@ -59,15 +59,17 @@ class ChannelFeed : public std::enable_shared_from_this<ChannelFeed> {
   class Watch;
   enum class State { kStarting, kLive, kDone };
 
-  void rebuild() { snapshot_ = std::make_shared<const Listeners>(values()); }
-  Listeners values() const {
-    Listeners out;
-    out.reserve(listeners_.size());
-    for (const auto& [id, l] : listeners_) out.push_back(l);
-    return out;
-  }
-  std::shared_ptr<const Listeners> snapshot() {
-    std::lock_guard lock(mu_);
+  // The copy deliveries iterate is made again only when one needs it: a
+  // socket joining or leaving costs O(1), not a copy of every listener.
+  void rebuild() { snapshot_.reset(); }
+  // Requires mu_.
+  const std::shared_ptr<const Listeners>& listeners() {
+    if (!snapshot_) {
+      auto out = std::make_shared<Listeners>();
+      out->reserve(listeners_.size());
+      for (const auto& [id, l] : listeners_) out->push_back(l);
+      snapshot_ = std::move(out);
+    }
     return snapshot_;
   }
   void watch_from(std::int64_t head, const std::string& authorization);
@@ -81,7 +83,7 @@ class ChannelFeed : public std::enable_shared_from_this<ChannelFeed> {
   bool cancelled_ = false;                                // guarded by mu_
   std::int64_t last_ = 0;                                 // guarded by mu_; last version delivered
   std::map<std::uint64_t, std::weak_ptr<FeedListener>> listeners_;  // guarded by mu_
-  std::shared_ptr<const Listeners> snapshot_ = std::make_shared<const Listeners>();  // guarded by mu_
+  std::shared_ptr<const Listeners> snapshot_;             // guarded by mu_; null when stale
   Watch* watch_ = nullptr;                                // guarded by mu_; while the Watch runs
 };
 
@@ -161,7 +163,7 @@ void ChannelFeed::watch_from(std::int64_t head, const std::string& authorization
     state_ = State::kLive;
     last_ = head;
     watch_ = watch;
-    ready = snapshot_;
+    ready = listeners();
   }
   // Before the first read starts, so ready precedes every item.
   for (const auto& w : *ready) {
@@ -180,7 +182,7 @@ void ChannelFeed::deliver(api::Patch&& patch) {
       spdlog::error("channel {}: the watch jumped from version {} to {}", channel_, last_, item->version);
     }
     last_ = item->version;
-    to = snapshot_;
+    to = listeners();
   }
   for (const auto& w : *to) {
     if (auto l = w.lock()) l->on_feed_item(item);
@@ -194,7 +196,7 @@ void ChannelFeed::end(const grpc::Status& status) {
     state_ = State::kDone;
     watch_ = nullptr;
     if (cancelled_) return;  // no one is left to tell
-    to = snapshot_;
+    to = listeners();
   }
   if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
       status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
