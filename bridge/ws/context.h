@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "api/grpc.h"
 #include "codec/json_parse.h"
@@ -50,7 +51,9 @@ class Sessions {
 
  private:
   std::mutex mu_;
-  std::set<std::weak_ptr<WsSession>, std::owner_less<std::weak_ptr<WsSession>>> sessions_;  // guarded by mu_
+  // By address, so that a closing socket (which has no shared_ptr to itself
+  // left) is removed in O(1).
+  std::unordered_map<const WsSession*, std::weak_ptr<WsSession>> sessions_;  // guarded by mu_
 };
 
 struct BridgeContext {

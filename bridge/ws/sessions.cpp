@@ -5,24 +5,19 @@ namespace bridge {
 
 void Sessions::add(const std::shared_ptr<WsSession>& s) {
   std::lock_guard lock(mu_);
-  sessions_.insert(s);
+  sessions_.emplace(s.get(), s);
 }
 
 void Sessions::remove(const WsSession* s) {
   std::lock_guard lock(mu_);
-  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-    if (auto p = it->lock(); !p || p.get() == s) {
-      sessions_.erase(it);
-      return;
-    }
-  }
+  sessions_.erase(s);
 }
 
 void Sessions::close_all() {
   std::vector<std::shared_ptr<WsSession>> all;
   {
     std::lock_guard lock(mu_);
-    for (const auto& w : sessions_) {
+    for (const auto& [address, w] : sessions_) {
       if (auto s = w.lock()) all.push_back(std::move(s));
     }
   }
