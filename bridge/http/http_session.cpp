@@ -10,8 +10,7 @@
 #include "auth/token_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "codec/channel_name.h"
-#include "http/client_files.h"
-#include "http/demo_page.h"
+#include "http/served_files.h"
 #include "observe/bridge_metrics.h"
 #include "observe/exposition.h"
 #include "observe/health.h"
@@ -206,10 +205,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
                                : state == GRPC_CHANNEL_TRANSIENT_FAILURE ? "unavailable"
                                                                          : "connecting",
                                ctx_.per_subject));
-  } else if (path == "/") {
-    respond(http::status::ok, "text/html; charset=utf-8", std::string(kDemoPage));
-  } else if (const auto file = client_file(path)) {
-    respond(http::status::ok, "text/javascript; charset=utf-8", std::string(*file));
+  } else if (const ServedFile* file = served_file(path)) {
+    respond(http::status::ok, std::string(file->content_type), std::string(file->text));
   } else {
     respond(http::status::not_found, "application/json",
             R"({"error":"not found; try /health, /healthz, /readyz, /stats, /metrics, or a WebSocket on /sync"})");
