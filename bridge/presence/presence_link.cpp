@@ -104,13 +104,11 @@ void PresenceLink::set_state(const std::string& channel, const std::string& id, 
   std::lock_guard lock(mu_);
   auto it = conns_.find({channel, id});
   if (it == conns_.end()) return;
-  *it->second.connect.mutable_state() = state;
-  api::PresenceRequest r;
-  r.mutable_set()->set_channel(channel);
-  r.mutable_set()->set_connection_id(id);
-  *r.mutable_set()->mutable_state() = std::move(state);
-  sets_[{channel, id}] = std::move(r);
-  pump();
+  // Kept once, in the connect message (announced again after a reconnect);
+  // the update is built from it when it is sent.
+  *it->second.connect.mutable_state() = std::move(state);
+  sets_.insert(it->first);
+  schedule_flush();
 }
 
 void PresenceLink::position(const std::string& channel, const std::string& id, std::int64_t delivered,
@@ -127,7 +125,7 @@ void PresenceLink::position(const std::string& channel, const std::string& id, s
   p->set_delivered_version(delivered);
   p->set_applied_version(applied);
   positions_[{channel, id}] = std::move(r);
-  pump();
+  schedule_flush();
 }
 
 void PresenceLink::disconnect(const std::string& channel, const std::string& id) {
@@ -199,11 +197,20 @@ std::size_t PresenceLink::connections() const {
 
 void PresenceLink::enqueue(api::PresenceRequest r) {
   out_.push_back(std::move(r));
-  pump();
+  schedule_flush();
+}
+
+void PresenceLink::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  wake_.notify_all();
 }
 
 void PresenceLink::pump() {
   if (stream_ == nullptr || writing_ || dead_) return;
+  // Requests gather for kFlushDelay after the first of them, then go
+  // together (and what did not fit in one message, as soon as it is written).
+  if (!flush_ready_ || (out_.empty() && sets_.empty() && positions_.empty())) return;
   // Everything waiting, in one message (up to kMaxBatch requests): the
   // ordered requests first, then the latest state and position of each
   // socket. One message in flight at a time, so under load the batches grow
@@ -214,13 +221,20 @@ void PresenceLink::pump() {
     *batch->Add() = std::move(out_.front());
     out_.pop_front();
   }
-  for (auto* waiting : {&sets_, &positions_}) {
-    while (!waiting->empty() && batch->size() < kMaxBatch) {
-      *batch->Add() = std::move(waiting->begin()->second);
-      waiting->erase(waiting->begin());
-    }
+  while (!sets_.empty() && batch->size() < kMaxBatch) {
+    const auto conn = conns_.find(*sets_.begin());
+    sets_.erase(sets_.begin());
+    if (conn == conns_.end()) continue;  // refused and forgotten since
+    auto* set = batch->Add()->mutable_set();
+    set->set_channel(conn->first.first);
+    set->set_connection_id(conn->first.second);
+    *set->mutable_state() = conn->second.connect.state();
   }
-  if (batch->empty()) return;
+  while (!positions_.empty() && batch->size() < kMaxBatch) {
+    *batch->Add() = std::move(positions_.begin()->second);
+    positions_.erase(positions_.begin());
+  }
+  flush_ready_ = !out_.empty() || !sets_.empty() || !positions_.empty();  // what did not fit goes next
   if (batch->size() == 1) {
     api::PresenceRequest one = std::move(*batch->Mutable(0));
     next = std::move(one);
@@ -365,8 +379,17 @@ void PresenceLink::run() {
     const auto started = std::chrono::steady_clock::now();
     lock.lock();
     if (stream_ == stream) writing_ = false;
+    flush_ready_ = true;
     pump();
-    wake_.wait(lock, [&] { return stream_ != stream; });
+    // The flush timer, while the stream lasts.
+    while (stream_ == stream) {
+      wake_.wait(lock, [&] { return stream_ != stream || flush_scheduled_; });
+      if (stream_ != stream) break;
+      wake_.wait_for(lock, kFlushDelay, [&] { return stream_ != stream; });  // let requests gather
+      flush_scheduled_ = false;
+      flush_ready_ = true;
+      pump();
+    }
     failures = std::chrono::steady_clock::now() - started < std::chrono::seconds(5) ? failures + 1 : 0;
     if (failures > 0) {
       wake_.wait_for(lock, std::min(std::chrono::milliseconds(200) * failures, std::chrono::milliseconds(5000)),

@@ -11,14 +11,15 @@
 // When the bridge dies, syncd sees the stream end and its members leave.
 //
 // State updates and positions are coalesced per socket (the latest
-// wins); the rest is sent in order. Whatever waits goes in one batch
-// message, and each channel's events come back in batches. Listener callbacks run on gRPC
+// wins); the rest is sent in order. Requests gather for kFlushDelay and go
+// in one batch message, and each channel's events come back in batches. Listener callbacks run on gRPC
 // threads or inside the caller: they must only post.
 //
 // Thread-safe.
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -26,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +74,9 @@ class PresenceLink {
 
   // Requests sent in one message at most.
   static constexpr int kMaxBatch = 1024;
+  // How long requests gather before they are sent together (syncd writes
+  // presence in 50 ms rounds anyway).
+  static constexpr std::chrono::milliseconds kFlushDelay{10};
 
  private:
   class Stream;
@@ -91,6 +96,7 @@ class PresenceLink {
   void run();                                         // the reconnecting thread
   void enqueue(api::PresenceRequest r);               // requires mu_
   void pump();                                        // requires mu_
+  void schedule_flush();                              // requires mu_
   void on_event(const api::PresenceEvent& event);
   // One event (not a batch) applied to its channel's list; its frame and
   // listeners added to `out`. Requires mu_.
@@ -114,8 +120,10 @@ class PresenceLink {
   Stream* stream_ = nullptr;               // guarded by mu_; the open stream, if any
   bool writing_ = false;                   // guarded by mu_; also while the call is being set up
   bool dead_ = false;                      // guarded by mu_; the open stream is ending: write nothing
+  bool flush_scheduled_ = false;           // guarded by mu_; the timer thread will set flush_ready_
+  bool flush_ready_ = false;               // guarded by mu_; states and positions may go now
   std::deque<api::PresenceRequest> out_;   // guarded by mu_; in order
-  std::map<Key, api::PresenceRequest> sets_;       // guarded by mu_; after out_, the latest per socket
+  std::set<Key> sets_;                             // guarded by mu_; after out_: sockets whose state changed
   std::map<Key, api::PresenceRequest> positions_;  // guarded by mu_; after sets_, likewise
   std::map<Key, Conn> conns_;              // guarded by mu_
   std::map<std::string, Channel> channels_;  // guarded by mu_
