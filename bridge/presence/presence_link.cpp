@@ -158,7 +158,7 @@ void PresenceLink::subscribe(const std::string& channel, std::weak_ptr<Listener>
       known = std::make_shared<const std::string>(codec::encode_presence_state(ch.list));
     }
   }
-  if (known) send_to({listener}, known);
+  if (known) send_to({listener}, std::make_shared<const std::vector<Frame>>(1, known));
 }
 
 void PresenceLink::unsubscribe(const std::string& channel, const Listener* listener) {
@@ -187,7 +187,7 @@ void PresenceLink::request(const std::string& channel, const std::weak_ptr<Liste
     if (it == channels_.end() || !it->second.known) return;  // the list follows when it comes
     known = std::make_shared<const std::string>(codec::encode_presence_state(it->second.list));
   }
-  send_to({listener}, known);
+  send_to({listener}, std::make_shared<const std::vector<Frame>>(1, known));
 }
 
 std::size_t PresenceLink::connections() const {
@@ -268,27 +268,34 @@ void PresenceLink::on_done(Stream* s, const grpc::Status& status) {
 
 void PresenceLink::on_event(const api::PresenceEvent& e) {
   if (e.has_error()) return on_error(e);
-  // Each event's frame, with who hears it (listeners may come and go
-  // between the events of a batch).
-  std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>> out;
+  // Each channel's frames, in order, for its listeners: one call per
+  // listener per message, however many events it holds.
+  std::map<std::string, std::pair<std::vector<Frame>, std::vector<std::weak_ptr<Listener>>>> out;
   {
     std::lock_guard lock(mu_);
+    const auto one = [&](const api::PresenceEvent& each) {
+      auto it = channels_.find(each.channel());
+      if (it == channels_.end()) return;  // unwatched since
+      if (Frame frame = apply(each, it->second)) {
+        auto& [frames, to] = out[each.channel()];
+        frames.push_back(std::move(frame));
+        to = it->second.listeners;
+      }
+    };
     if (e.has_batch()) {
       for (const api::PresenceEvent& each : e.batch().events()) {
-        if (!each.has_batch() && !each.has_error()) apply(each, out);
+        if (!each.has_batch() && !each.has_error()) one(each);
       }
     } else {
-      apply(e, out);
+      one(e);
     }
   }
-  for (const auto& [frame, to] : out) send_to(to, frame);
+  for (auto& [channel, frames_to] : out) {
+    send_to(frames_to.second, std::make_shared<const std::vector<Frame>>(std::move(frames_to.first)));
+  }
 }
 
-void PresenceLink::apply(const api::PresenceEvent& e,
-                         std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>>& out) {
-  auto it = channels_.find(e.channel());
-  if (it == channels_.end()) return;  // unwatched since
-  Channel& ch = it->second;
+Frame PresenceLink::apply(const api::PresenceEvent& e, Channel& ch) {
   auto* members = ch.list.mutable_members();
   const auto find = [&](const std::string& id) {
     return std::find_if(members->begin(), members->end(),
@@ -309,10 +316,10 @@ void PresenceLink::apply(const api::PresenceEvent& e,
       if (auto m = find(e.leave().connection_id()); m != members->end()) members->erase(m);
       break;
     default:
-      return;
+      return nullptr;
   }
-  if (!ch.known || ch.listeners.empty()) return;  // the whole list comes first
-  out.emplace_back(std::make_shared<const std::string>(codec::encode_presence(e)), ch.listeners);
+  if (!ch.known || ch.listeners.empty()) return nullptr;  // the whole list comes first
+  return std::make_shared<const std::string>(codec::encode_presence(e));
 }
 
 void PresenceLink::on_error(const api::PresenceEvent& e) {
@@ -335,9 +342,9 @@ void PresenceLink::on_error(const api::PresenceEvent& e) {
   if (listener) listener->on_presence_error(e.error().code(), e.error().message());
 }
 
-void PresenceLink::send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frame& frame) {
+void PresenceLink::send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frames& frames) {
   for (const auto& w : listeners) {
-    if (auto l = w.lock()) l->on_presence_frame(frame);
+    if (auto l = w.lock()) l->on_presence_frames(frames);
   }
 }
 

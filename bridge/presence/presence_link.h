@@ -37,12 +37,14 @@
 namespace bridge::presence {
 
 using Frame = std::shared_ptr<const std::string>;
+using Frames = std::shared_ptr<const std::vector<Frame>>;
 
 class Listener {
  public:
   virtual ~Listener() = default;
-  // A presence frame of the JSON protocol (codec/presence_codec.h).
-  virtual void on_presence_frame(Frame frame) = 0;
+  // Presence frames of the JSON protocol (codec/presence_codec.h), in
+  // order: those of one message from syncd (a round's events) together.
+  virtual void on_presence_frames(Frames frames) = 0;
   // syncd refused something this socket asked (a bad state, a token that
   // may not read the channel, a clientId that is not its subject).
   virtual void on_presence_error(const std::string& code, const std::string& message) = 0;
@@ -98,15 +100,14 @@ class PresenceLink {
   void pump();                                        // requires mu_
   void schedule_flush();                              // requires mu_
   void on_event(const api::PresenceEvent& event);
-  // One event (not a batch) applied to its channel's list; its frame and
-  // listeners added to `out`. Requires mu_.
-  void apply(const api::PresenceEvent& event,
-             std::vector<std::pair<Frame, std::vector<std::weak_ptr<Listener>>>>& out);
+  // One event (not a batch) applied to its channel's list; returns its
+  // frame for the listeners, or null when they hear nothing yet. Requires mu_.
+  Frame apply(const api::PresenceEvent& event, Channel& ch);
   void on_error(const api::PresenceEvent& event);
   void on_write_done(Stream* s, bool ok);
   void on_read_side_done(Stream* s);
   void on_done(Stream* s, const grpc::Status& status);
-  void send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frame& frame);
+  void send_to(const std::vector<std::weak_ptr<Listener>>& listeners, const Frames& frames);
 
   const std::shared_ptr<api::Sync::Stub> stub_;
   const std::function<std::string()> authorization_;

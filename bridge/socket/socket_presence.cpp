@@ -114,8 +114,10 @@ void SocketPresence::leave() {
   id_.clear();
 }
 
-void SocketPresence::on_presence_frame(presence::Frame frame) {
-  post_([client = client_, frame = std::move(frame)] { client->presence_frame(frame); });
+void SocketPresence::on_presence_frames(presence::Frames frames) {
+  post_([client = client_, frames = std::move(frames)] {
+    for (const presence::Frame& frame : *frames) client->presence_frame(frame);
+  });
 }
 
 void SocketPresence::on_presence_error(const std::string& code, const std::string& message) {

@@ -53,7 +53,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   void leave();
 
   // presence::Listener
-  void on_presence_frame(presence::Frame frame) override;
+  void on_presence_frames(presence::Frames frames) override;
   void on_presence_error(const std::string& code, const std::string& message) override;
 
  private:
