@@ -252,7 +252,7 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   // a watcher owed the whole list, and list() requests.
   std::set<std::string> channels = db.notified(options_.interval);
   for (const auto& [channel, view] : views_) {
-    if (!view.held.empty() && now - view.last_flush >= std::chrono::seconds(1)) channels.insert(channel);
+    if (!view.held.empty() && now >= view.next_due) channels.insert(channel);
   }
   std::vector<std::pair<std::string, std::function<void(absl::StatusOr<api::PresenceList>)>>> lists;
   {

@@ -18,9 +18,9 @@
 // outnumber both `max_events` and half its members sends the whole list
 // instead (it is then the smaller message); in a channel of more than
 // `large_channel` members, joins and leaves still go out every round but
-// state updates are held and sent at most once a second, each member's
-// latest (so a watcher of N members gets at most about N updates a second
-// however often they change); and positions (versions delivered and
+// each member's state updates go at most once a second, the latest (so a
+// watcher of N members gets at most about N updates a second however often
+// they change, spread over the rounds); and positions (versions delivered and
 // applied) are written at most once a second and never raise events (read
 // them with list()).
 //
@@ -155,8 +155,9 @@ class Presence {
     std::map<std::string, store::PresenceRow> rows;  // by connection id
     std::string since;                               // PgPresence::changes' watermark; empty: read everything
     std::int64_t head = 0;                           // the channel's head at the last read
-    std::set<std::string> held;                      // a large channel's updates not yet sent
-    std::chrono::steady_clock::time_point last_flush{};
+    std::set<std::string> held;                      // members whose latest update is not yet sent
+    std::map<std::string, std::chrono::steady_clock::time_point> told;  // when each member's state last went out
+    std::chrono::steady_clock::time_point next_due{};  // when the first held update may go
   };
 
   // The presence thread's own.

@@ -36,40 +36,44 @@ void Presence::read_channel(store::PgPresence& db, const std::string& channel) {
       }
       changes.push_back({PresenceChange::Kind::kLeave, member_of(it->second)});
       view.held.erase(it->first);
+      view.told.erase(it->first);
       it = view.rows.erase(it);
     }
   }
+  // In a large channel a member's update goes at once if its last one went
+  // a second ago or more, else it is held and its latest goes a second
+  // after the last: at most one a second per member, spread over the
+  // rounds rather than all at once.
   const bool large = std::max(view.rows.size(), read.count) > options_.large_channel;
+  const auto due = [&](const std::string& id) { return !large || at - view.told[id] >= std::chrono::seconds(1); };
   for (const auto& r : read.rows) {
     auto old = view.rows.find(r.connection_id);
     if (old == view.rows.end()) {
       changes.push_back({PresenceChange::Kind::kJoin, member_of(r)});
       view.rows.emplace(r.connection_id, r);
+      view.told[r.connection_id] = at;
       continue;
     }
     const bool same = same_for_watchers(old->second, r);
     old->second = r;  // a new position, if nothing else
-    if (same) continue;
-    if (large) {
-      view.held.insert(r.connection_id);
-    } else {
-      changes.push_back({PresenceChange::Kind::kUpdate, member_of(r)});
-    }
+    if (!same) view.held.insert(r.connection_id);
   }
-  // A large channel's held updates: each member's latest, once a second
-  // (and at once when the channel is no longer large).
-  if (!view.held.empty() && (!large || at - view.last_flush >= std::chrono::seconds(1))) {
-    for (const std::string& id : view.held) {
-      changes.push_back({PresenceChange::Kind::kUpdate, member_of(view.rows.at(id))});
+  view.next_due = Clock::time_point::max();
+  for (auto it = view.held.begin(); it != view.held.end();) {
+    if (!due(*it)) {
+      view.next_due = std::min(view.next_due, view.told[*it] + std::chrono::seconds(1));
+      ++it;
+      continue;
     }
-    view.held.clear();
-    view.last_flush = at;
+    changes.push_back({PresenceChange::Kind::kUpdate, member_of(view.rows.at(*it))});
+    view.told[*it] = at;
+    it = view.held.erase(it);
   }
   // The whole list when it is the smaller message, or the view is new.
   const bool whole = !seen || changes.size() > std::max(options_.max_events, view.rows.size() / 2);
   if (whole) {
     view.held.clear();
-    view.last_flush = at;
+    for (const auto& [id, row] : view.rows) view.told[id] = at;
   }
   std::vector<std::pair<std::shared_ptr<PresenceWatcher>, bool>> targets;
   {
