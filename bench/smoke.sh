@@ -65,9 +65,10 @@ sio_pid=$!
 sio_port="$(port_from "$sio_log" "listening on port")"
 "$SYNCBENCH_BIN" fanout --smoke --socketio --bridge "127.0.0.1:$sio_port"
 
-# Presence churn beside push, and /metrics scraped beside push: the drivers'
-# short modes, each on a database and servers of its own (bench/presence
-# needs npm install).
+# Presence churn beside push, what presence costs alone, and /metrics scraped
+# beside push: the drivers' short modes, each on a database and servers of
+# its own (bench/presence needs npm install).
 "$(dirname "$0")/presence.sh" --quick
+"$(dirname "$0")/presence-cost.sh" --quick
 "$(dirname "$0")/metrics-scrape.sh" --quick
 echo "1 passed, 0 failed"
