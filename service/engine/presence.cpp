@@ -202,8 +202,15 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   }
   {
     std::lock_guard lock(mu_);
+    // A large channel's members are told of a state at most once a second,
+    // so it is written no more often. Large as this instance sees it: its
+    // own connections there, or the members it last read.
+    std::map<std::string, std::size_t> sizes;
+    for (const auto& [key, l] : locals_) ++sizes[key.first];
+    for (const auto& [channel, view] : views_) sizes[channel] = std::max(sizes[channel], view.rows.size());
     for (auto& [key, l] : locals_) {
-      const bool state_due = l.dirty && (!l.written || now - l.last_write >= min_gap);
+      const auto gap = sizes[key.first] > options_.large_channel ? Clock::duration(std::chrono::seconds(1)) : min_gap;
+      const bool state_due = l.dirty && (!l.written || now - l.last_write >= gap);
       const bool position_due = l.position_dirty && now - l.last_write >= std::chrono::seconds(1);
       if (!(rewrite || state_due || position_due)) continue;
       rows.push_back(row_of(key.first, l.member));

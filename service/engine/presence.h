@@ -18,9 +18,9 @@
 // outnumber both `max_events` and half its members sends the whole list
 // instead (it is then the smaller message); in a channel of more than
 // `large_channel` members, joins and leaves still go out every round but
-// each member's state updates go at most once a second, the latest (so a
-// watcher of N members gets at most about N updates a second however often
-// they change, spread over the rounds); and positions (versions delivered and
+// each member's state is written and sent at most once a second, the
+// latest (so a watcher of N members gets at most about N updates a second
+// however often they change, spread over the rounds); and positions (versions delivered and
 // applied) are written at most once a second and never raise events (read
 // them with list()).
 //
@@ -55,7 +55,7 @@ struct PresenceOptions {
   std::chrono::milliseconds interval{50};      // how often changes are written and read
   double updates_per_second = 10;              // state writes per connection
   std::size_t max_events = 64;                 // per channel per round; more (and > members/2): the whole list
-  std::size_t large_channel = 1000;            // members; such a channel's updates go at most once a second
+  std::size_t large_channel = 100;             // members; above, each one's state goes at most once a second
 };
 
 struct PresenceChange {
