@@ -97,13 +97,43 @@ export interface SyncClientOptions {
   WebSocket?: WebSocketClass;
   /**
    * Durable local state. A directory path (Node only): the confirmed graph,
-   * its version and the pending edits are kept there across restarts. Or a
+   * its version and the pending edits are kept there across restarts.
+   * `'indexeddb'` (browsers): the same in IndexedDB, one tab of the origin
+   * at a time (IndexedDbStorage, `@syncd/client/indexeddb-storage`). Or a
    * SyncStorage adapter. Without it, state lives in memory only.
    */
-  storage?: string | SyncStorage;
+  storage?: 'indexeddb' | string | SyncStorage;
+  /**
+   * With `storage: 'indexeddb'`: names the database (`sync-client:NAME`)
+   * and the lock its tabs share. Default: the channel.
+   */
+  name?: string;
   /** With storage: the most often, in ms, the confirmed state is checkpointed (default 1000). */
   checkpointInterval?: number;
+  /**
+   * Keep the local graph (confirmed state + pending edits) in KuzuDB too, for
+   * `query()`: `':memory:'`, or a directory (it holds `graph.kuzu`, rebuilt at
+   * start). Needs kuzu-wasm 0.11, loaded only with this option.
+   */
+  databasePath?: ':memory:' | string;
+  /**
+   * The kuzu-wasm module for `databasePath`: required in a browser (its
+   * default export, or the module namespace); in Node, by default the client
+   * loads `kuzu-wasm/nodejs` itself.
+   */
+  kuzu?: KuzuModule | { default: KuzuModule };
 }
+
+/** What the client needs of the kuzu-wasm module (its async API). */
+export interface KuzuModule {
+  Database: new (databasePath: string) => unknown;
+  Connection: new (database: unknown) => unknown;
+  /** Ends kuzu-wasm's worker; in Node the process does not exit before. */
+  close(): Promise<void>;
+}
+
+/** A row of `query()`: the RETURN names and their values. */
+export type QueryRow = { [column: string]: unknown };
 
 // ---- Storage ----------------------------------------------------------------------
 
@@ -144,12 +174,21 @@ export interface StoredCheckpoint {
  *   with an error saying what to do for one it cannot read, rather than
  *   returning a partial state.
  * - close: releases the store (the file store's lock); no calls follow.
+ * - A store several clients share (IndexedDbStorage: the tabs of an
+ *   origin) has one owner at a time. It sets `owner`, stores nothing while
+ *   false, and calls the onOwnerChange listener when this client becomes
+ *   the owner; the client then calls load() again and adopts the pending
+ *   patches it returns.
  */
 export interface SyncStorage {
   load(): Promise<StoredCheckpoint | null>;
   appendPending(patches: Patch[]): Promise<void>;
   saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   close(): Promise<void>;
+  /** Shared stores only: this client is the one that writes. */
+  readonly owner?: boolean;
+  /** Shared stores only: `listener(true)` when this client becomes the owner; returns the unsubscribe function. */
+  onOwnerChange?(listener: (owner: boolean) => void): () => void;
 }
 
 // ---- Events -------------------------------------------------------------------------
@@ -195,7 +234,9 @@ export type StatusEvent =
  * An error frame from the server (its codes: PROTOCOL.md), or one of the
  * client's own: `invalid_frame` (a frame it could not read; ignored),
  * `storage` (storing local state failed; edits stay unsent until a store
- * succeeds), `internal` (a fault handling a frame).
+ * succeeds), `kuzu` (with databasePath: updating KuzuDB failed, so it is
+ * rebuilt; or an element KuzuDB cannot hold is left out of it), `internal`
+ * (a fault handling a frame).
  */
 export interface ErrorEvent {
   code: string;
@@ -242,7 +283,8 @@ export class SyncClient {
   on<E extends SyncClientEventName>(event: E, listener: (value: SyncClientEvents[E]) => void): () => void;
   onChange(listener: (value: ChangeEvent) => void): () => void;
 
-  // Edits: applied locally at once, stored (with storage) and sent.
+  // Edits: applied locally at once, stored (with storage) and sent. With
+  // databasePath, a label or property key outside the name rule throws a TypeError.
   createNode(label: string, properties?: Properties, nodeId?: string): string;
   updateNode(nodeId: string, properties: Properties, label?: string): void;
   deleteNode(nodeId: string): void;
@@ -263,6 +305,8 @@ export class SyncClient {
   /** This client's unanswered patches, oldest first. */
   getPendingPatches(): Patch[];
 
+  /** The storage adapter in use (for `storage: 'indexeddb'` an IndexedDbStorage: see its `owner`), or null. */
+  readonly storage: SyncStorage | null;
   isReady(): boolean;
   /** The channel was deleted: the client stopped for good. */
   isGone(): boolean;
@@ -270,6 +314,16 @@ export class SyncClient {
   whenSynced(): Promise<void>;
   /** Resolves once every edit made so far is stored (at once without storage); rejects if storing failed. */
   flush(): Promise<void>;
+
+  /**
+   * With databasePath: runs a read-only Cypher query with `$name`
+   * parameters on the local graph in KuzuDB, after every change made or
+   * received before the call. Rejects a query that writes (CREATE, MERGE,
+   * SET, DELETE, …) and KuzuDB's own errors.
+   */
+  query(cypher: string, params?: { [name: string]: unknown }): Promise<QueryRow[]>;
+  /** With databasePath: the graph as KuzuDB holds it, values decoded by column type; like snapshot(). */
+  kuzuGraph(): Promise<{ nodes: Record<string, GraphNode>; edges: Record<string, GraphEdge> }>;
 
   /** This connection's presence state (a JSON object, at most 1 KiB); throws TypeError / RangeError otherwise. */
   setPresence(state: { [key: string]: Json }): void;

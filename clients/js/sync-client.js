@@ -8,7 +8,8 @@
 //   client.onChange(({ version, pending, patches }) => render(client.snapshot()));
 //
 // In Node, pass the WebSocket class (`import WebSocket from 'ws'`), and
-// `storage: './dir'` to keep the graph and unsent edits across restarts.
+// `storage: './dir'` to keep the graph and unsent edits across restarts;
+// in a browser, `storage: 'indexeddb'`.
 // The API is described in README.md and typed in sync-client.d.ts; the
 // client itself is sync-client/client.js.
 
@@ -20,14 +21,19 @@ export { EVENTS } from './sync-client/events.js';
 
 const STORAGE_METHODS = ['load', 'appendPending', 'saveCheckpoint', 'close'];
 
-// A SyncStorage adapter for the `storage` option: a directory path (Node
-// only; the file store is imported here, so browsers never fetch it) or an
-// adapter object.
-async function openStorage(storage) {
+// A SyncStorage adapter for the `storage` option: 'indexeddb' (browsers),
+// a directory path (Node only) or an adapter object. Each store is imported
+// here, only when asked for, so browsers never fetch the file store and
+// Node never the IndexedDB one.
+async function openStorage(storage, { name, channel = 'default' }) {
   if (storage === undefined || storage === null) return null;
+  if (storage === 'indexeddb') {
+    const { IndexedDbStorage } = await import('./sync-client/indexeddb-storage.js');
+    return IndexedDbStorage.open({ name: name ?? channel, channel });
+  }
   if (typeof storage === 'string') {
     if (typeof process === 'undefined' || !process.versions?.node) {
-      throw new TypeError('createSyncClient: storage as a directory path works in Node only; in a browser pass a storage adapter object');
+      throw new TypeError("createSyncClient: storage as a directory path works in Node only; in a browser use storage: 'indexeddb' (or an adapter object)");
     }
     const { FileStorage } = await import('./sync-client/file-storage.js');
     return FileStorage.open(storage);
@@ -50,12 +56,17 @@ export async function createSyncClient(options) {
     throw new TypeError('createSyncClient: no WebSocket implementation. In Node, pass one: ' +
       "`import WebSocket from 'ws'` and createSyncClient({ ..., WebSocket })");
   }
-  const storage = await openStorage(options.storage);
+  const storage = await openStorage(options.storage, options);
   try {
     const stored = storage ? await storage.load() : null;
     const client = new SyncClient({ ...options, WebSocket, storage, stored });
     // A fresh store is stamped with its channel and clientId before any edit.
     if (!stored) await storage?.saveCheckpoint(client.checkpointState(() => true));
+    // With databasePath the graph is kept in KuzuDB too; kuzu-wasm is loaded only then.
+    if (options.databasePath !== undefined && options.databasePath !== null) {
+      const { KuzuStore } = await import('./sync-client/kuzu-store.js');
+      client.localStore = await KuzuStore.open(client, { ...options, onError: (e) => client.emitter.emit('error', e) });
+    }
     client.connect();
     return client;
   } catch (e) {

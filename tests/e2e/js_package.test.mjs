@@ -81,7 +81,8 @@ test('npm pack holds the client, its types and README, and nothing else', () => 
   const files = packed.files.map((f) => f.path).sort();
   const modules = files.filter((f) => f.startsWith('sync-client/') && f.endsWith('.js'));
   assert.deepEqual(files.filter((f) => !modules.includes(f)),
-    ['README.md', 'package.json', 'sync-client.d.ts', 'sync-client.js', 'sync-client/file-storage.d.ts']);
+    ['README.md', 'package.json', 'sync-client.d.ts', 'sync-client.js', 'sync-client/file-storage.d.ts',
+      'sync-client/indexeddb-storage.d.ts']);
   assert.ok(modules.includes('sync-client/client.js') && modules.includes('sync-client/file-storage.js'));
   assert.equal(packed.name, '@syncd/client');
 });

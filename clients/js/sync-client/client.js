@@ -57,12 +57,14 @@ export class SyncClient extends Replica {
     this.closing = null;            // close()'s promise
     this.attempt = 0;
     this.synced = new Promise((resolve) => { this.resolveSynced = resolve; });
+    this.localStore = null;         // with databasePath: the graph kept in KuzuDB too (kuzu-store.js)
     if (stored) this.restore(stored);
     this.persistence = storage && new Persistence(storage, {
       checkpointInterval,
       capture: (isDurable) => this.checkpointState(isDurable),
       onDurable: (patches) => this.sendPatches(patches),
       onError: (e) => this.emitter.emit('error', { code: 'storage', message: `storing the client's state failed: ${e.message}` }),
+      adopt: (patches) => this.adopt(patches),
     });
   }
 
@@ -148,6 +150,7 @@ export class SyncClient extends Replica {
       });
     }
     await this.persistence?.close();
+    await this.localStore?.close();
   }
 
   // -- Server messages ------------------------------------------------------------
@@ -177,7 +180,10 @@ export class SyncClient extends Replica {
     // straight into the confirmed state; the page with hasMore false that
     // closes the history after it says the state is whole.
     const page = msg.type === 'sync_state' ? msg.payload : null;
-    if (page?.snapshot) this.restartAt(page.version);
+    if (page?.snapshot) {
+      this.restartAt(page.version);
+      this.localStore?.reset();
+    }
     else if (page?.version !== this.snapshotVersion) this.snapshotVersion = null;
     let changed = null;  // the patches a change event tells of, when something changed
     switch (msg.type) {
@@ -269,6 +275,7 @@ export class SyncClient extends Replica {
   // A change event: what changed, and the whole graph read on demand (no
   // copy of it is made unless a listener reads `nodes` or `edges`).
   emitChange(patches) {
+    this.localStore?.touch(patches);
     let graph = null;
     const read = () => (graph ??= plainGraph(this.view));
     this.emitter.emit('change', {
@@ -281,6 +288,7 @@ export class SyncClient extends Replica {
   // After the confirmed state was replaced from outside: rebuild and tell.
   refresh() {
     this.viewValid = false;
+    this.localStore?.reset();
     this.emitChange([]);
   }
 
@@ -288,12 +296,25 @@ export class SyncClient extends Replica {
 
   submit(fields) {
     if (this.closed) throw new Error('this client is closed; create a new one (createSyncClient) to edit');
+    this.localStore?.check(fields);
     const patch = frozenCopy({ id: randomId('p_'), timestamp: Date.now(), clientId: this.clientId, baseVersion: this.version, ...fields });
     this.addPending(patch);
     if (this.persistence) this.persistence.append(patch);  // sent once stored
     else this.send({ type: 'patch', payload: patch });
     this.emitChange([patch]);
     return patch;
+  }
+
+  // Pending edits of another client of this storage (a tab that closed;
+  // indexeddb-storage.js), already stored: shown and sent as this client's
+  // own, with their ids, so each counts once.
+  adopt(patches) {
+    const known = new Set(this.pending.map((p) => p.id));
+    const adopted = patches.filter((p) => !known.has(p.id)).map(deepFreeze);
+    if (adopted.length === 0) return;
+    for (const p of adopted) this.addPending(p);
+    this.sendPatches(adopted);
+    this.emitChange(adopted);
   }
 
   createNode(label, properties = {}, nodeId = randomId('n_')) {
@@ -329,6 +350,21 @@ export class SyncClient extends Replica {
 
   /** Resolves once every edit made so far is stored (at once without storage). */
   async flush() { await this.persistence?.flush(); }
+
+  /** The storage adapter in use, or null. */
+  get storage() { return this.persistence?.adapter ?? null; }
+
+  /** A read-only Cypher query on the local graph in KuzuDB (databasePath); resolves to the rows. */
+  async query(cypher, params = {}) {
+    if (!this.localStore) throw new Error('query() needs the local KuzuDB: create the client with databasePath');
+    return this.localStore.query(cypher, params);
+  }
+
+  /** The graph as KuzuDB holds it (databasePath), values decoded: {nodes, edges} like snapshot(). */
+  async kuzuGraph() {
+    if (!this.localStore) throw new Error('kuzuGraph() needs the local KuzuDB: create the client with databasePath');
+    return this.localStore.graph();
+  }
 
   isReady() { return this.ready; }
   isGone() { return this.gone; }

@@ -22,10 +22,11 @@ export class Persistence {
    * adapter: a SyncStorage. capture(isDurable): the checkpoint to store now,
    * or null while none can be taken (mid-snapshot). onDurable(patches):
    * those patches are stored and may be sent. onError(error): a failed
-   * store, reported as an `error` event.
+   * store, reported as an `error` event. adopt(patches): pending patches
+   * of the store's last owner, which this client takes over (shared stores).
    */
-  constructor(adapter, { checkpointInterval, capture, onDurable, onError }) {
-    Object.assign(this, { adapter, checkpointInterval, capture, onDurable, onError });
+  constructor(adapter, { checkpointInterval, capture, onDurable, onError, adopt }) {
+    Object.assign(this, { adapter, checkpointInterval, capture, onDurable, onError, adopt });
     this.queue = Promise.resolve();  // the adapter call in flight, and those after it
     this.unwritten = [];             // patches not yet handed to appendPending, oldest first
     this.writing = new Set();        // ids of patches not yet durable (unwritten or being written)
@@ -33,6 +34,9 @@ export class Persistence {
     this.dirty = false;              // something a checkpoint would record has changed
     this.timer = null;               // the next checkpoint, when dirty
     this.lastFailure = null;
+    // A store shared with other tabs (indexeddb-storage.js): this client may
+    // become its owner later, when the tab that owned it goes.
+    adapter.onOwnerChange?.((owner) => { if (owner) this.takeOver(); });
   }
 
   isDurable(id) { return !this.writing.has(id); }
@@ -97,6 +101,20 @@ export class Persistence {
     this.queue = this.queue.then(op).catch((e) => {
       this.lastFailure = e;
       this.onError(e);
+    });
+  }
+
+  // This client now owns a store another client wrote until now. The edits
+  // that one left unconfirmed become this client's (adopt: shown, and sent
+  // with their ids), and a checkpoint records all this client holds,
+  // including the edits it made while it stored nothing.
+  takeOver() {
+    if (this.closed) return;
+    this.run(async () => {
+      const stored = await this.adapter.load();
+      this.adopt(stored?.pending ?? []);
+      this.dirty = true;
+      await this.checkpoint();
     });
   }
 
