@@ -258,6 +258,10 @@ test('query() reads only: statements that write are refused', async () => {
     'MERGE (p:Person {`@id`: "y"})', 'MATCH (p) REMOVE p.name', 'DROP TABLE Person', 'ALTER TABLE Person ADD x STRING',
     "COPY Person FROM 'x.csv'", 'BEGIN TRANSACTION', 'CALL threads = 1', "LOAD EXTENSION 'json'",
     'MATCH (p) RETURN p /* a comment */ ; CREATE (:Person)',
+    // No space is needed before a clause, a quoted name is still a name,
+    // and procedures that write are not reads.
+    "MATCH (p:Person) WHERE p.`@id` = 'p' AND 1=1SET p.name = 'x' RETURN p", 'MATCH (p) WHERE 1=1CREATE (:Person)',
+    'CALL `threads` = 1', "CALL create_fts_index('Person', 'i', ['name'])", 'CALL `create_fts_index`()',
   ]) {
     await assert.rejects(a.query(cypher), /query\(\) only reads the local graph/, cypher);
   }

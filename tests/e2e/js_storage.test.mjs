@@ -250,3 +250,29 @@ test('damaged storage is refused with an error that says what to do', async () =
     await c.close();
   }
 });
+
+test('a rejected edit is recorded at once, not at the next checkpoint: a crash cannot bring it back', async () => {
+  const dir = tempDir();
+  // Checkpoints a minute apart: only the rejection itself may write one.
+  const c = await createSyncClient({ serverUrl: `${bridge.url}/sync`, channel: 'rejected-once', clientId: 'r',
+    storage: dir, WebSocket, checkpointInterval: 60000 });
+  try {
+    const rejected = [];
+    c.on('rejected', (r) => rejected.push(r.patch.id));
+    const n = c.createNode('Person', { name: 'x' });
+    const bad = c.createEdge('KNOWS', n, 'nobody', {}, 'e-bad');  // the server does not know "nobody"
+    await until(() => rejected.length === 1, 'the rejection');
+    const stored = () => JSON.parse(readFileSync(path.join(dir, 'checkpoint.json'), 'utf8'));
+    const log = () => readdirSync(dir).filter((f) => f.startsWith('pending-'))
+      .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).id));
+    // What a restart would load now (checkpoint + its log) no longer holds it.
+    await until(() => {
+      const s = stored();
+      const logged = readdirSync(dir).includes(`pending-${s.generation}.log`) ? log() : [];
+      return !s.pending.some((p) => p.id === rejected[0]) && !logged.includes(rejected[0]);
+    }, 'the rejection to be stored', 5000);
+    assert.ok(bad);
+  } finally {
+    await c.close();
+  }
+});

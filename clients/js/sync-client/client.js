@@ -76,7 +76,16 @@ export class SyncClient extends Replica {
     url.searchParams.set('since', String(this.version));
     if (this.named) url.searchParams.set('clientId', this.clientId);
     if (this.watchPresence) url.searchParams.set('presence', '1');
-    const ws = this.token ? new this.WS(url.toString(), ['sync', `bearer.${this.token}`]) : new this.WS(url.toString());
+    let ws;
+    try {
+      ws = this.token ? new this.WS(url.toString(), ['sync', `bearer.${this.token}`]) : new this.WS(url.toString());
+    } catch (e) {
+      // A URL or token the WebSocket refuses: said, and tried again later
+      // (setToken() may fix it), never thrown out of a timer.
+      this.emitter.emit('error', { code: 'connect_failed', message: e.message });
+      if (!this.closed && !this.gone) this.scheduleReconnect();
+      return;
+    }
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -149,8 +158,11 @@ export class SyncClient extends Replica {
         if (ws.readyState !== CLOSING) ws.close();
       });
     }
-    await this.persistence?.close();
-    await this.localStore?.close();
+    try {
+      await this.persistence?.close();  // rejects when edits could not be stored
+    } finally {
+      await this.localStore?.close();
+    }
   }
 
   // -- Server messages ------------------------------------------------------------
@@ -207,6 +219,10 @@ export class SyncClient extends Replica {
       case 'patch_response': {
         const patch = this.answered(msg.payload);
         if (patch && msg.payload.status === 'rejected') {
+          // Recorded at once, not at the next checkpoint: a rejected edit
+          // loaded as pending after a crash would be sent again, and might
+          // then be accepted.
+          this.persistence?.checkpointNow();
           this.emitter.emit('rejected', { patch, code: msg.payload.code, reason: msg.payload.reason });
         }
         if (patch) changed = [patch];

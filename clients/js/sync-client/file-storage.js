@@ -43,7 +43,10 @@ async function syncDir(dir) {
   }
 }
 
-async function writeAtomically(dir, name, text) {
+// Writes dir/name whole or not at all (a temporary file, fsynced, renamed
+// over it); the rename itself is durable once the directory is fsynced,
+// which is the caller's last step (syncDir).
+async function replaceFile(dir, name, text) {
   const tmp = path.join(dir, `${name}.tmp`);
   const fh = await open(tmp, 'w');
   try {
@@ -53,7 +56,6 @@ async function writeAtomically(dir, name, text) {
     await fh.close();
   }
   await rename(tmp, path.join(dir, name));
-  await syncDir(dir);
 }
 
 const alive = (pid) => {
@@ -71,7 +73,8 @@ const alive = (pid) => {
 async function lock(dir) {
   const file = path.join(dir, 'lock');
   const tmp = path.join(dir, `lock.${process.pid}.tmp`);
-  await writeAtomically(dir, path.basename(tmp), String(process.pid));
+  await replaceFile(dir, path.basename(tmp), String(process.pid));
+  await syncDir(dir);
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -175,17 +178,28 @@ export class FileStorage {
       this.log = await open(this.file(logName(this.generation)), 'a');
       await syncDir(this.dir);  // the new file's name is durable too
     }
-    await this.log.write(patches.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    await this.log.datasync();
+    // A failed append is cut back off, so a retry cannot leave a torn line
+    // in the middle of the log (which load() would take for damage).
+    const { size } = await this.log.stat();
+    try {
+      await this.log.write(patches.map((p) => `${JSON.stringify(p)}\n`).join(''));
+      await this.log.datasync();
+    } catch (e) {
+      await this.log.truncate(size).catch(() => {});
+      throw e;
+    }
   }
 
   async saveCheckpoint(state) {
     const next = this.generation + 1;
-    await writeAtomically(this.dir, CHECKPOINT, JSON.stringify({ format: FORMAT, generation: next, ...state }));
+    await replaceFile(this.dir, CHECKPOINT, JSON.stringify({ format: FORMAT, generation: next, ...state }));
+    // Renamed: from now on a load may read checkpoint G+1, and with it only
+    // pending-(G+1).log, so appends must go there even if what follows fails.
     const old = this.generation;
     this.generation = next;
     await this.log?.close();
     this.log = null;
+    await syncDir(this.dir);
     await unlink(this.file(logName(old))).catch((e) => { if (e.code !== 'ENOENT') throw e; });
   }
 

@@ -57,20 +57,35 @@ export function invalidNames(patch) {
 }
 
 // Clauses that change the database or the connection. A query holding one
-// of these words outside strings, quoted names and comments is refused.
+// of these words outside strings, quoted names and comments is refused. A
+// word counts whatever precedes it but a letter or an underscore: Cypher
+// needs no space between `1` and `SET`, so `\b` would not do.
 const WRITES = ['CREATE', 'MERGE', 'SET', 'DELETE', 'DETACH', 'REMOVE', 'DROP', 'ALTER', 'COPY', 'LOAD',
   'INSTALL', 'UNINSTALL', 'ATTACH', 'USE', 'IMPORT', 'EXPORT', 'CHECKPOINT', 'BEGIN', 'COMMIT', 'ROLLBACK',
   'COMMENT', 'TRUNCATE'];
-const WRITE_WORD = new RegExp(`\\b(${WRITES.join('|')})\\b`, 'i');
-const CONFIG_CALL = /\bCALL\s+\w+\s*=/i;  // CALL threads = 2: sets an option of the connection
+const WRITE_WORD = new RegExp(`(?<![A-Za-z_])(${WRITES.join('|')})(?![A-Za-z0-9_])`, 'i');
+// Procedures that only read; any other CALL (procedures that build indexes,
+// `CALL option = value` that sets the connection's options) is refused.
+const READ_PROCEDURES = new Set(['show_tables', 'table_info', 'show_connection', 'db_version', 'current_setting',
+  'show_functions']);
+const CALL = /(?<![A-Za-z0-9_])CALL\s+([A-Za-z0-9_]*)\s*(=)?/gi;
 const NOT_CODE = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|\/\/[^\n]*|\/\*[\s\S]*?\*\//g;
+
+// `cypher` with strings and comments blanked, and each quoted name replaced
+// by quoted(its text); one pass, left to right, as the parser reads it.
+const strip = (cypher, quoted) => cypher.replace(NOT_CODE, (m) => (m[0] === '`' ? quoted(m.slice(1, -1)) : ' '));
 
 /** Why `cypher` may change the database (the word that does), or null for a read. */
 export function writeClause(cypher) {
-  const code = cypher.replace(NOT_CODE, ' ');
-  const word = code.match(WRITE_WORD);
+  const word = strip(cypher, () => ' ').match(WRITE_WORD);
   if (word) return word[1].toUpperCase();
-  return CONFIG_CALL.test(code) ? 'CALL … =' : null;
+  // Procedure names count quoted or not; one made of other characters is
+  // no read procedure either.
+  const names = strip(cypher, (name) => (/^[A-Za-z0-9_]+$/.test(name) ? name : '?'));
+  for (const [, name, assign] of names.matchAll(CALL)) {
+    if (assign || !READ_PROCEDURES.has(name.toLowerCase())) return `CALL ${name || '…'}`;
+  }
+  return null;
 }
 
 /** A row of kuzu-wasm as plain values (it boxes integers as Number objects). */

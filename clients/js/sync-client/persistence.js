@@ -75,6 +75,15 @@ export class Persistence {
     this.schedule();
   }
 
+  /** Checkpoint now, not after checkpointInterval (something must not be loaded again). */
+  checkpointNow() {
+    this.dirty = true;
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.run(() => this.checkpoint());
+  }
+
   schedule() {
     if (this.timer !== null || this.closed) return;
     this.timer = setTimeout(() => {
@@ -126,13 +135,17 @@ export class Persistence {
     }
   }
 
-  /** A last checkpoint, then the adapter is closed. */
+  /** A last checkpoint, then the adapter is closed; rejects when edits could not be stored. */
   async close() {
     this.closed = true;
     clearTimeout(this.timer);
     if (this.batchQueued) this.run(() => this.writeBatch());
     if (this.dirty) this.run(() => this.checkpoint());
     await this.queue;
+    const unstored = this.writing.size;
     await this.adapter.close();
+    if (unstored > 0) {
+      throw new Error(`${unstored} edits were not stored: ${this.lastFailure?.message ?? 'the store failed'}`);
+    }
   }
 }
