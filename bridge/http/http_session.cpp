@@ -190,8 +190,9 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   } else if (path == "/healthz") {
     respond(http::status::ok, "application/json", R"({"status":"ok"})");
   } else if (path == "/health") {
-    respond(ctx_.stopping ? http::status::service_unavailable : http::status::ok, "application/json",
-            syncd::observe::health_json(ctx_.stopping ? "stopping" : "ok", ctx_.stats.connections()));
+    const bool stopping = ctx_.stopping;  // read once: the code and the body must agree
+    respond(stopping ? http::status::service_unavailable : http::status::ok, "application/json",
+            syncd::observe::health_json(stopping ? "stopping" : "ok", ctx_.stats.connections()));
   } else if (path == "/metrics") {
     auto& m = observe::Metrics::get();
     m.upstream_up.Set(ctx_.channel->GetState(false) == GRPC_CHANNEL_READY ? 1 : 0);
