@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -23,11 +23,7 @@ before(async () => {
   db = createDatabase();
   syncd = await startSyncd(db.url);
   bridge = await startBridge(syncd.grpcPort);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -6,8 +6,8 @@
 // refused (playwright's routeWebSocket), so pages still load.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { syncClient, unary } from './fault_grpc.mjs';
+import { launchChromium } from './chromium.mjs';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 
 let db;
@@ -21,14 +21,7 @@ before(async () => {
   syncd = await startSyncd(db.url);
   bridge = await startBridge(syncd.grpcPort);
   grpc = syncClient(`127.0.0.1:${syncd.grpcPort}`);
-  // LocalNetworkAccessChecks off: Chromium refuses the connections
-  // routeWebSocket relays to 127.0.0.1 otherwise.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-features=LocalNetworkAccessChecks'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
