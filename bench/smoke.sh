@@ -71,4 +71,6 @@ sio_port="$(port_from "$sio_log" "listening on port")"
 "$(dirname "$0")/presence.sh" --quick
 "$(dirname "$0")/presence-cost.sh" --quick
 "$(dirname "$0")/metrics-scrape.sh" --quick
+# push against syncd and etcd, one short pair (installs etcd-server if missing).
+"$(dirname "$0")/etcd.sh" --quick
 echo "1 passed, 0 failed"

@@ -9,7 +9,9 @@
 namespace syncbench {
 
 struct PushOptions {
+  std::string target = "syncd";  // or "etcd": the same load as KV.Put calls
   std::string server = "localhost:50051";
+  std::string etcd = "127.0.0.1:2379";  // with target "etcd"
   std::string channel_prefix = "bench-";
   int streams = 64;
   int channels = 8;
@@ -20,6 +22,9 @@ struct PushOptions {
   bool json = false;
 };
 int push(const PushOptions& o);
+// push's load on etcd: each stream keeps `window` Puts outstanding on keys
+// /bench/<channel>/..., with push's patch bytes as the value.
+int etcd_push(const PushOptions& o);
 
 struct AnchorOptions {
   std::string database_url;
@@ -59,6 +64,20 @@ struct FanoutOptions {
   bool json = false;
 };
 int fanout(const FanoutOptions& o);
+
+struct WatchFanoutOptions {
+  std::string target = "syncd";  // or "etcd"
+  std::string server = "localhost:50051";
+  std::string etcd = "127.0.0.1:2379";
+  std::string channel_prefix = "watch-";
+  int watchers = 100;
+  int writers = 4;
+  double rate = 300;  // writes/s over all writers
+  std::chrono::milliseconds duration{10000};
+  std::chrono::milliseconds settle{1000};  // after the watchers start, before the first write
+  bool json = false;
+};
+int watch_fanout(const WatchFanoutOptions& o);
 
 struct CatchupOptions {
   std::string database_url;

@@ -15,12 +15,16 @@ constexpr const char* kUsage = R"(syncbench - measure syncd and its anchors
 
 Usage:
   syncbench push [flags]            N gRPC Session streams writing create_node patches with a window
-                                    of un-acked patches: accepted patches/s, ack latency p50/p99/p999
+                                    of un-acked patches: accepted patches/s, ack latency p50/p99/p999;
+                                    --target etcd: the same load as etcd KV.Put calls (bench/etcd.sh)
   syncbench ingest-anchor [flags]   the same rows written straight to PostgreSQL: --mode per-patch
                                     (one transaction per patch, 64 connections) or batched (500 per tx)
   syncbench fanout [flags]          W writers at a fixed total rate and R readers on one channel through
                                     sync-bridge (or the Node relay in bench/node-relay): deliveries/s,
                                     publish -> receive latency p50/p99, every reader checked for every patch in order
+  syncbench watch-fanout [flags]    R gRPC Watch streams on one channel and W writers at a fixed total rate,
+                                    on syncd or (--target etcd) on one etcd key prefix: deliveries/s,
+                                    write -> receive latency p50/p99, every watcher checked complete and in order
   syncbench catchup [flags]         a channel pre-filled with 1,000,000 patches read from version 0 over
                                     gRPC (Session history pages), beside COPY (SELECT ... ORDER BY version) TO STDOUT
   syncbench join [flags]            a new client reaching the head of a long channel: full replay against
@@ -75,7 +79,11 @@ int main(int argc, char** argv) {
     int duration_ms = 10000, warmup_ms = 2000;
     po::options_description f("Usage: syncbench push [flags]\n\nFlags");
     f.add_options()("help,h", "show this help")("server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
-        "streams", po::value(&o.streams)->default_value(o.streams), "Session streams")(
+        "target", po::value(&o.target)->default_value(o.target),
+        "syncd, or etcd: each stream keeps --window KV.Put calls outstanding on keys /bench/<channel>/..., "
+        "the value being the patch's bytes; puts/s and put latency in the same report")(
+        "etcd", po::value(&o.etcd)->default_value(o.etcd), "etcd's gRPC address, with --target etcd")(
+        "streams", po::value(&o.streams)->default_value(o.streams), "Session streams (with etcd: Put windows)")(
         "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
         "window", po::value(&o.window)->default_value(o.window), "un-acked patches per stream")(
         "rate", po::value(&o.rate)->default_value(o.rate), "offered patches/s over all streams (0: as fast as the window allows); latency then counts from each patch's scheduled time")(
@@ -92,6 +100,17 @@ int main(int argc, char** argv) {
     }
     if (o.streams < 1 || o.channels < 1 || o.window < 1 || o.rate < 0) {
       std::cerr << "syncbench push: --streams, --channels and --window must be >= 1, --rate >= 0\n";
+      return 2;
+    }
+    if (o.target == "etcd") {
+      if (o.rate > 0) {
+        std::cerr << "syncbench push: --rate is not implemented with --target etcd; leave it at 0 (as fast as the window allows)\n";
+        return 2;
+      }
+      return syncbench::etcd_push(o);
+    }
+    if (o.target != "syncd") {
+      std::cerr << "syncbench push: --target is syncd or etcd\n";
       return 2;
     }
     return syncbench::push(o);
@@ -186,6 +205,36 @@ int main(int argc, char** argv) {
     }
     sync_runtime::raise_open_file_limit();
     return syncbench::fanout(o);
+  }
+  if (command == "watch-fanout") {
+    syncbench::WatchFanoutOptions o;
+    o.server = env_or("SYNC_SERVER", "localhost:50051");
+    int duration_ms = 10000, settle_ms = 1000;
+    po::options_description f("Usage: syncbench watch-fanout [flags]\n\nFlags");
+    f.add_options()("help,h", "show this help")(
+        "target", po::value(&o.target)->default_value(o.target), "syncd (Watch streams on one channel, Push writes) or etcd "
+        "(Watch streams on one key prefix, KV.Put writes)")(
+        "server", po::value(&o.server)->default_value(o.server), "syncd (or $SYNC_SERVER)")(
+        "etcd", po::value(&o.etcd)->default_value(o.etcd), "etcd's gRPC address, with --target etcd")(
+        "watchers", po::value(&o.watchers)->default_value(o.watchers), "gRPC Watch streams")(
+        "writers", po::value(&o.writers)->default_value(o.writers), "writing connections")(
+        "rate", po::value(&o.rate)->default_value(o.rate), "writes/s over all writers")(
+        "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "time the writers write")(
+        "settle-ms", po::value(&settle_ms)->default_value(settle_ms), "wait after the watchers start")(
+        "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "each run uses a fresh channel (key prefix)")(
+        "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
+    if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
+    o.duration = std::chrono::milliseconds(duration_ms);
+    o.settle = std::chrono::milliseconds(settle_ms);
+    if (smoke) o.watchers = 20, o.writers = 2, o.rate = 200, o.duration = std::chrono::milliseconds(1000);
+    if ((o.target != "syncd" && o.target != "etcd") || o.watchers < 1 || o.writers < 1 || o.rate <= 0 ||
+        duration_ms < 1 || settle_ms < 0) {
+      std::cerr << "syncbench watch-fanout: --target is syncd or etcd; --watchers, --writers, --duration-ms must be "
+                   ">= 1, --rate > 0, --settle-ms >= 0\n";
+      return 2;
+    }
+    sync_runtime::raise_open_file_limit();
+    return syncbench::watch_fanout(o);
   }
   if (command == "idle") {
     syncbench::IdleOptions o;

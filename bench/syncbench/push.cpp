@@ -17,14 +17,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <iostream>
-#include <map>
 #include <mutex>
 #include <unordered_map>
 
 #include "api/grpc.h"
 #include "commands.h"
-#include "report.h"
+#include "push_report.h"
 
 namespace syncbench {
 namespace {
@@ -280,71 +278,19 @@ int push(const PushOptions& o) {
   for (auto& st : streams) st->stop();
   // Let the last acks arrive.
   for (auto& st : streams) st->wait(std::chrono::seconds(30));
-  int failed = 0;
-  std::string first_error;
+  PushTotals t;
+  t.seconds = seconds;
   for (auto& st : streams) {
-    failed += st->failed;
-    if (first_error.empty()) first_error = st->error;
-  }
-
-  Latencies all;
-  std::int64_t counted = 0, accepted = 0, other = 0;
-  std::map<std::string, std::vector<std::int64_t>> per_channel;
-  for (auto& st : streams) {
-    all.merge(st->latencies);
-    counted += st->counted;
-    accepted += st->accepted;
-    other += st->other;
-    auto& v = per_channel[st->channel];
+    t.failed_streams += st->failed;
+    if (t.first_error.empty()) t.first_error = st->error;
+    t.latencies.merge(st->latencies);
+    t.counted += st->counted;
+    t.accepted += st->accepted;
+    t.other += st->other;
+    auto& v = t.logs[st->channel];
     v.insert(v.end(), st->versions.begin(), st->versions.end());
   }
-  // Only this run writes its channels: their accepted versions must be
-  // consecutive, with no gap or repeat.
-  std::string gaps;
-  for (auto& [name, v] : per_channel) {
-    std::sort(v.begin(), v.end());
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (v[i] != v[0] + static_cast<std::int64_t>(i)) {
-        gaps += name + " ";
-        break;
-      }
-    }
-  }
-  const double rate = static_cast<double>(counted) / seconds;
-  nlohmann::ordered_json out = {
-      {"command", "push"},
-      {"accepted_per_s", std::round(rate)},
-      {"ack_ms", {{"p50", all.quantile_ms(0.5)}, {"p99", all.quantile_ms(0.99)}, {"p999", all.quantile_ms(0.999)}}},
-      {"acks_measured", counted},
-      {"accepted_total", accepted},
-      {"not_accepted", other},
-      {"parameters", {{"streams", o.streams}, {"channels", o.channels}, {"window", o.window}, {"rate", o.rate},
-                      {"duration_s", std::chrono::duration<double>(o.duration).count()}, {"server", o.server}}},
-      {"machine", machine()},
-  };
-  const bool ok = other == 0 && gaps.empty() && failed == 0 && accepted > 0;
-  if (!ok) {
-    std::string errors;
-    if (failed > 0) {
-      errors = std::to_string(failed) + " of " + std::to_string(o.streams) + " streams failed (" +
-               (first_error.empty() ? "a write failed" : "status " + first_error) + "); is syncd running at " +
-               o.server + "? (--server or $SYNC_SERVER)";
-    }
-    if (other > 0) errors += (errors.empty() ? "" : "; ") + std::to_string(other) + " patches not accepted";
-    if (!gaps.empty()) errors += (errors.empty() ? "" : "; ") + std::string("versions with gaps on ") + gaps;
-    if (errors.empty()) errors = "no patch was accepted";
-    out["errors"] = errors;
-  }
-  if (o.json) {
-    std::cout << out.dump() << std::endl;
-  } else {
-    std::cout << "push: " << std::llround(rate) << " accepted patches/s over " << o.streams << " streams, "
-              << o.channels << " channels, window " << o.window << "; ack p50 " << all.quantile_ms(0.5)
-              << " ms, p99 " << all.quantile_ms(0.99) << " ms, p999 " << all.quantile_ms(0.999) << " ms ("
-              << counted << " acks measured)\n";
-    if (!ok) std::cout << "FAILED: " << out["errors"].get<std::string>() << "\n";
-  }
-  return ok ? 0 : 1;
+  return print_push_report(o, t, "is syncd running at " + o.server + "? (--server or $SYNC_SERVER)");
 }
 
 }  // namespace syncbench
