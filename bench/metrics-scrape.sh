@@ -73,11 +73,7 @@ run_b() {
 }
 
 echo "# /metrics scraped once a second beside push: syncd gRPC $server, $pairs pairs" >&2
-run_a 1
-for i in $(seq "$pairs"); do
-  run_b "$i"
-  run_a $((i + 1))
-done
+run_pairs "$pairs"
 
 node -e '
   const runs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));

@@ -75,11 +75,7 @@ run_b() {
 }
 
 echo "# presence churn beside push: syncd gRPC $server, sync-bridge ws://127.0.0.1:$bridge_port, $pairs pairs" >&2
-run_a 1
-for i in $(seq "$pairs"); do
-  run_b "$i"
-  run_a $((i + 1))
-done
+run_pairs "$pairs"
 
 node -e '
   const runs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));

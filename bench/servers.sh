@@ -137,3 +137,12 @@ run_a() {
   out="$(push "a$1")" || { echo "push failed: $out" >&2; return 1; }
   echo "{\"run\": \"A$1\", \"push\": $out, \"cpu\": $(cpu_other)}" | tee -a "$runs"
 }
+
+# A B A B … A: PAIRS B runs, each between two A runs (run_b is the driver's).
+run_pairs() {
+  run_a 1
+  for i in $(seq "$1"); do
+    run_b "$i"
+    run_a $((i + 1))
+  done
+}
