@@ -27,9 +27,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "api/grpc.h"
@@ -83,6 +84,12 @@ class PresenceLink {
  private:
   class Stream;
   using Key = std::pair<std::string, std::string>;  // channel, id
+  // Hashes the id alone: ids are unique within the process, and share
+  // their prefix (as a channel's keys share the channel), which made an
+  // ordered map compare the same bytes at every step.
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const { return std::hash<std::string>{}(key.second); }
+  };
   struct Conn {
     api::PresenceConnect connect;  // with the latest state
     std::int64_t delivered = 0;
@@ -124,9 +131,9 @@ class PresenceLink {
   bool flush_scheduled_ = false;           // guarded by mu_; the timer thread will set flush_ready_
   bool flush_ready_ = false;               // guarded by mu_; states and positions may go now
   std::deque<api::PresenceRequest> out_;   // guarded by mu_; in order
-  std::set<Key> sets_;                             // guarded by mu_; after out_: sockets whose state changed
-  std::map<Key, api::PresenceRequest> positions_;  // guarded by mu_; after sets_, likewise
-  std::map<Key, Conn> conns_;              // guarded by mu_
+  std::unordered_set<Key, KeyHash> sets_;  // guarded by mu_; after out_: sockets whose state changed
+  std::unordered_map<Key, api::PresenceRequest, KeyHash> positions_;  // guarded by mu_; after sets_, likewise
+  std::unordered_map<Key, Conn, KeyHash> conns_;  // guarded by mu_
   std::map<std::string, Channel> channels_;  // guarded by mu_
   std::uint64_t next_id_ = 0;              // guarded by mu_
   std::thread thread_;
