@@ -17,6 +17,7 @@ struct PushOptions {
   int channels = 8;
   int window = 32;
   double rate = 0;  // offered patches/s over all streams; 0: as fast as the window allows
+  bool batch = true;  // sessions opened with `batch`
   std::chrono::milliseconds warmup{2000};
   std::chrono::milliseconds duration{10000};
   bool json = false;

@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
         "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
         "window", po::value(&o.window)->default_value(o.window), "un-acked patches per stream")(
         "rate", po::value(&o.rate)->default_value(o.rate), "offered patches/s over all streams (0: as fast as the window allows); latency then counts from each patch's scheduled time")(
+        "batch", po::value(&o.batch)->default_value(o.batch),
+        "1: open sessions with `batch` (queued acks and broadcasts come together); 0: one message each")(
         "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "measured time")(
         "warmup-ms", po::value(&warmup_ms)->default_value(warmup_ms), "load before measuring")(
         "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "use fresh channels per run")(

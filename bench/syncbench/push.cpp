@@ -34,30 +34,48 @@ grpc::ByteBuffer encode(const google::protobuf::Message& msg) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-// The ack in an encoded SessionResponse, if it holds one.
-bool find_ack(const grpc::ByteBuffer& buffer, std::string* scratch, api::Ack* ack) {
+constexpr std::uint32_t kLengthDelimited(int field) {
+  return WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+}
+
+// Appends the acks of the SessionResponse `in` holds (up to its limit) to
+// `acks`, with those of a batch (one level deep) in order.
+bool read_acks(google::protobuf::io::CodedInputStream& in, bool in_batch, std::vector<api::Ack>* acks) {
+  while (std::uint32_t tag = in.ReadTag()) {
+    if (tag == kLengthDelimited(api::SessionResponse::kAckFieldNumber)) {
+      if (!WireFormatLite::ReadMessage(&in, &acks->emplace_back())) return false;
+    } else if (tag == kLengthDelimited(api::SessionResponse::kBatchFieldNumber) && !in_batch) {
+      int batch_size;
+      if (!in.ReadVarintSizeAsInt(&batch_size)) return false;
+      const auto batch = in.PushLimit(batch_size);
+      while (std::uint32_t inner = in.ReadTag()) {
+        if (inner != kLengthDelimited(api::ResponseBatch::kResponsesFieldNumber)) {
+          if (!WireFormatLite::SkipField(&in, inner)) return false;
+          continue;
+        }
+        int size;
+        if (!in.ReadVarintSizeAsInt(&size)) return false;
+        const auto response = in.PushLimit(size);
+        if (!read_acks(in, true, acks)) return false;
+        in.PopLimit(response);
+      }
+      in.PopLimit(batch);
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The acks in an encoded SessionResponse; everything else is skipped unread.
+bool find_acks(const grpc::ByteBuffer& buffer, std::string* scratch, std::vector<api::Ack>* acks) {
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return false;
   scratch->clear();
   for (const auto& s : slices) scratch->append(reinterpret_cast<const char*>(s.begin()), s.size());
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(scratch->data()),
                                             static_cast<int>(scratch->size()));
-  constexpr std::uint32_t kAckTag =
-      WireFormatLite::MakeTag(api::SessionResponse::kAckFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  while (std::uint32_t tag = in.ReadTag()) {
-    if (tag != kAckTag) {
-      if (!WireFormatLite::SkipField(&in, tag)) return false;
-      continue;
-    }
-    std::uint32_t len;
-    const void* data;
-    int size;
-    if (!in.ReadVarint32(&len) || !in.GetDirectBufferPointer(&data, &size) || size < static_cast<int>(len)) {
-      return false;
-    }
-    return ack->ParseFromArray(data, static_cast<int>(len));
-  }
-  return false;
+  return read_acks(in, false, acks);
 }
 
 // One Session stream. Writes go out one at a time from a queue; patches are
@@ -66,12 +84,13 @@ bool find_ack(const grpc::ByteBuffer& buffer, std::string* scratch, api::Ack* ac
 class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PushStream(grpc::GenericStub& stub, std::string channel, std::string id_prefix, int window, bool paced,
-             const std::atomic<bool>& measuring)
+             bool batch, const std::atomic<bool>& measuring)
       : channel(std::move(channel)), id_prefix_(std::move(id_prefix)), window_(window), paced_(paced),
         measuring_(measuring) {
     api::SessionRequest open;
     open.mutable_open()->set_channel(this->channel);
     open.mutable_open()->set_no_history(true);
+    open.mutable_open()->set_batch(batch);
     api::Patch* p = request_.mutable_patch();
     p->set_client_id("syncbench");
     p->set_op("create_node");
@@ -133,12 +152,12 @@ class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    api::Ack ack;
-    const bool is_ack = find_ack(in_, &scratch_, &ack);
+    acks_.clear();
+    (void)find_acks(in_, &scratch_, &acks_);  // a message that does not decode counts as what decoded of it
     const Clock::time_point now = Clock::now();
     {
       std::lock_guard lock(mu_);
-      if (is_ack) answered(ack, now);
+      for (const api::Ack& ack : acks_) answered(ack, now);
     }
     StartRead(&in_);
   }
@@ -210,6 +229,7 @@ class PushStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   grpc::ClientContext ctx_;
   grpc::ByteBuffer in_;   // the read in flight
   std::string scratch_;   // only touched by OnReadDone (reads are serial)
+  std::vector<api::Ack> acks_;  // likewise
   api::SessionRequest request_;
 
   std::mutex mu_;
@@ -244,7 +264,7 @@ int push(const PushOptions& o) {
     streams.push_back(std::make_unique<PushStream>(*stubs[s % stubs.size()],
                                                    o.channel_prefix + std::to_string(s % o.channels),
                                                    run_id + "-" + std::to_string(s) + "-", o.window, o.rate > 0,
-                                                   measuring));
+                                                   o.batch, measuring));
   }
   // With --rate, patch k overall is due at start + k / rate, on stream
   // k % streams; its latency counts from then, so a stall that delays

@@ -49,6 +49,7 @@ inline int print_push_report(const PushOptions& o, PushTotals& t, const std::str
       {"accepted_total", t.accepted},
       {"not_accepted", t.other},
       {"parameters", {{"streams", o.streams}, {"channels", o.channels}, {"window", o.window}, {"rate", o.rate},
+                      {"batch", o.target == "syncd" && o.batch},
                       {"duration_s", std::chrono::duration<double>(o.duration).count()},
                       {"server", o.target == "etcd" ? o.etcd : o.server}}},
       {"machine", machine()},

@@ -29,6 +29,12 @@ ChannelStream::~ChannelStream() {
   (kind_ == Kind::kSession ? m.sessions : m.watches).Decrement();
 }
 
+void ChannelStream::bind(std::string channel, bool batch) {
+  channel_ = std::move(channel);
+  std::lock_guard lock(mu_);
+  batch_ = batch;
+}
+
 bool ChannelStream::behind() const {
   std::lock_guard lock(mu_);
   return mode_ == Mode::kLive && cursor_.behind();
@@ -121,17 +127,34 @@ void ChannelStream::close(const grpc::Status& status, bool drain) {
   status_ = status;
   if (!drain) {
     // Keep the message in flight (gRPC still owns it); drop the rest.
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    drop_unwritten();
   }
   pump();
+}
+
+void ChannelStream::drop_unwritten() {
+  while (queue_.size() > written_) queue_.pop_back();
 }
 
 void ChannelStream::pump() {
   if (writer_ == nullptr || finished_) return;
   if (!writing_ && !queue_.empty()) {
     writing_ = true;
-    observe::Metrics::get().sent_bytes.Increment(static_cast<double>(queue_.front().Length()));
-    writer_->start_write(queue_.front());
+    written_ = 1;
+    const grpc::ByteBuffer* out = &queue_.front();
+    if (batch_ && queue_.size() > 1) {
+      wire::BatchBuilder batch;
+      for (const grpc::ByteBuffer& msg : queue_) {
+        if (!batch.add(msg, kMaxBatchBytes)) break;
+      }
+      if (batch.size() > 1) {
+        written_ = batch.size();
+        batch_out_ = batch.finish();
+        out = &batch_out_;
+      }
+    }
+    observe::Metrics::get().sent_bytes.Increment(static_cast<double>(out->Length()));
+    writer_->start_write(*out);
     return;
   }
   if (closing_ && !writing_ && queue_.empty() && (!drain_ || unacked_ == 0)) {
@@ -143,7 +166,9 @@ void ChannelStream::pump() {
 void ChannelStream::on_write_done(bool ok) {
   std::lock_guard lock(mu_);
   writing_ = false;
-  queue_.pop_front();
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(written_));
+  written_ = 0;
+  batch_out_.Clear();
   if (!ok && !closing_) {
     // The client is gone; nothing more can be written.
     closing_ = true;
@@ -232,7 +257,7 @@ void ChannelStream::tick(Clock::time_point now) {
     status_ = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                            "the token expired; send `refresh` with a new token before the old one "
                            "expires, or reconnect with a new token");
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    drop_unwritten();
     pump();
     return;
   }
@@ -244,7 +269,7 @@ void ChannelStream::tick(Clock::time_point now) {
                            "no message from the client for " +
                                std::to_string(limits_.idle_timeout.count() / 1000) +
                                " s; send heartbeats to keep a session open");
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    drop_unwritten();
     pump();
     return;
   }
@@ -270,7 +295,7 @@ void ChannelStream::on_deleted() {
   drain_ = false;
   status_ = grpc::Status(grpc::StatusCode::NOT_FOUND,
                          "channel " + channel_ + " was deleted; a new write creates it again from version 1");
-  while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+  drop_unwritten();
   pump();
 }
 

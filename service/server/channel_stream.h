@@ -73,8 +73,10 @@ class ChannelStream final : public engine::Subscriber,
   // The id commits carry as their origin, so they are not echoed back.
   std::uint64_t id() const { return reinterpret_cast<std::uint64_t>(this); }
 
-  // Names the channel; once, before the stream joins the hub.
-  void bind(std::string channel) { channel_ = std::move(channel); }
+  // Names the channel; once, before the stream joins the hub. `batch`
+  // (sessions that asked for it): messages queued behind the one being
+  // written go together in one SessionResponse{batch}.
+  void bind(std::string channel, bool batch = false);
   const std::string& channel() const { return channel_; }
 
   // Delivery begins after `from`; `head` is the channel's head, read after
@@ -145,9 +147,16 @@ class ChannelStream final : public engine::Subscriber,
 
   // History is read this many pages at a time (and sent page by page).
   static constexpr std::size_t kPagesPerRead = 4;
+  // A batch of queued messages stays under this many bytes (well under a
+  // client's 4 MiB receive limit; a larger message goes alone).
+  static constexpr std::size_t kMaxBatchBytes = 1 << 20;
+
+  // Drops every queued message not being written.
+  void drop_unwritten();  // requires mu_
 
   const Kind kind_;
   std::string channel_;  // constant after bind()
+  bool batch_ = false;   // guarded by mu_
   std::function<void(std::int64_t)> on_tick_;  // constant once ticking
   std::function<void()> after_history_;        // guarded by mu_
   engine::ReaderPool& readers_;
@@ -155,12 +164,15 @@ class ChannelStream final : public engine::Subscriber,
 
   mutable std::mutex mu_;
   Writer* writer_;                      // null after detach()
-  // Encoded messages; the front is in flight while writing_. A live
+  // Encoded messages; the first `written_` are being written (as one
+  // batch_out_ when more than one). A live
   // broadcast's bytes are shared by every subscriber of the channel (encoded
   // once per patch by the committer). Boost's deque allocates nothing
   // while empty (std::deque takes ~600 B up front), which idle sessions are.
   boost::container::deque<grpc::ByteBuffer> queue_;
   bool writing_ = false;
+  std::size_t written_ = 0;  // queued messages the write in flight holds
+  grpc::ByteBuffer batch_out_;
   Mode mode_ = Mode::kPending;
   engine::Cursor cursor_{0};
   // This session's own patches, never to be sent back to it. A log read

@@ -118,7 +118,7 @@ void SessionCall::open(const api::OpenChannel& open) {
   }
   if (!join_presence(channel, open)) return;
   opened_ = true;
-  stream_->bind(channel);
+  stream_->bind(channel, open.batch());
   // Join the hub before reading the head, so that no commit falls between.
   ctx_.hub.add(channel, stream_);
   std::shared_ptr<SessionPresence> watcher = open.presence() ? presence_ : nullptr;

@@ -60,6 +60,33 @@ grpc::ByteBuffer session_broadcast(const Bytes& patch) {
   return grpc::ByteBuffer(slices, 2);
 }
 
+bool BatchBuilder::add(const grpc::ByteBuffer& response, std::size_t max_bytes) {
+  std::string header;
+  put_header(&header, api::ResponseBatch::kResponsesFieldNumber, response.Length());
+  const std::size_t grown = bytes_ + header.size() + response.Length();
+  if (count_ > 0 && grown > max_bytes) return false;
+  std::vector<grpc::Slice> body;
+  if (!response.Dump(&body).ok()) return false;
+  slices_.emplace_back(header);
+  for (grpc::Slice& s : body) slices_.push_back(std::move(s));
+  bytes_ = grown;
+  ++count_;
+  return true;
+}
+
+grpc::ByteBuffer BatchBuilder::finish() {
+  std::string header;
+  put_header(&header, api::SessionResponse::kBatchFieldNumber, bytes_);
+  std::vector<grpc::Slice> all;
+  all.reserve(slices_.size() + 1);
+  all.emplace_back(header);
+  for (grpc::Slice& s : slices_) all.push_back(std::move(s));
+  slices_.clear();
+  bytes_ = 0;
+  count_ = 0;
+  return grpc::ByteBuffer(all.data(), all.size());
+}
+
 grpc::ByteBuffer watch_patch(const Bytes& patch) {
   grpc::Slice s = shared_slice(patch);
   return grpc::ByteBuffer(&s, 1);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace syncd::server::wire {
 
@@ -30,6 +31,23 @@ bool parse(const grpc::ByteBuffer& buffer, google::protobuf::MessageLite* m);
 // or as itself (Watch). The bytes are shared, not copied.
 grpc::ByteBuffer session_broadcast(const Bytes& patch);
 grpc::ByteBuffer watch_patch(const Bytes& patch);
+
+// SessionResponse{batch{responses...}} of encoded SessionResponses, which
+// are shared, not copied (a session opened with `batch`).
+class BatchBuilder {
+ public:
+  // Adds `response` when the batch stays within `max_bytes` (or is empty);
+  // false when it did not fit.
+  bool add(const grpc::ByteBuffer& response, std::size_t max_bytes);
+  std::size_t size() const { return count_; }
+  // The batch, which must hold two or more responses; the builder is empty again.
+  grpc::ByteBuffer finish();
+
+ private:
+  std::vector<grpc::Slice> slices_;  // after the batch's own header, which finish() puts first
+  std::size_t bytes_ = 0;            // of slices_
+  std::size_t count_ = 0;
+};
 
 // A stored patch body (an encoded Patch) with server_version = `version`.
 std::string with_version(std::string_view body, std::int64_t version);

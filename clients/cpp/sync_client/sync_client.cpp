@@ -88,6 +88,7 @@ void SyncClient::session(std::unique_lock<std::mutex>& lock) {
   open.mutable_open()->set_channel(options_.channel);
   open.mutable_open()->set_from_version(version_);
   open.mutable_open()->set_client_id(options_.client_id);
+  open.mutable_open()->set_batch(true);
   const std::vector<api::Patch> resend = pending_;
   lock.unlock();
 
@@ -131,6 +132,12 @@ void SyncClient::send(const std::shared_ptr<Link>& link, const api::Patch& p) {
 }
 
 void SyncClient::receive(const api::SessionResponse& msg) {
+  if (msg.kind_case() == api::SessionResponse::kBatch) {
+    for (const api::SessionResponse& each : msg.batch().responses()) {
+      if (each.kind_case() != api::SessionResponse::kBatch) receive(each);  // never nested
+    }
+    return;
+  }
   switch (msg.kind_case()) {
     case api::SessionResponse::kOpened:
       connected_ = true;
