@@ -28,6 +28,7 @@ const push = pairs("push").map(([a, b]) => {
     throughput: a.result.accepted_per_s / b.result.accepted_per_s,
     p50: a.result.ack_ms.p50 / b.result.ack_ms.p50, p99: a.result.ack_ms.p99 / b.result.ack_ms.p99,
     syncd_cpu_ms: cpu_ms(a), etcd_cpu_ms: cpu_ms(b), cpu: cpu_ms(a) / cpu_ms(b),
+    syncd_alone_us: (1e6 * a.cpu.syncd_s) / a.result.accepted_total,
   };
 });
 
@@ -58,7 +59,9 @@ console.log(JSON.stringify({
     servers_cpu_ms_per_1000_writes: { syncd_and_postgres: push.map((p) => r2(p.syncd_cpu_ms)),
                                       etcd: push.map((p) => r2(p.etcd_cpu_ms)) },
     cpu_per_write_ratio: spread(push.map((p) => p.cpu)),
+    syncd_alone_cpu_us_per_write: spread(push.map((p) => p.syncd_alone_us)),
     target_1_5x: verdict(push_throughput, 1.5),
+    target_syncd_40us_per_write: median(push.map((p) => p.syncd_alone_us)) <= 40 ? "met" : "not met",
   },
   watch_fanout: watch.length === 0 ? null : {
     pairs: watch.length,
