@@ -27,14 +27,6 @@ quick=0
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
 pairs="${1:-3}"
 
-if ! command -v etcd >/dev/null; then
-  echo "# etcd is missing: installing Debian's etcd-server" >&2
-  sudo=""
-  [ "$(id -u)" != 0 ] && sudo=sudo
-  $sudo apt-get install -y etcd-server >&2 ||
-    { echo "could not install etcd-server; install it (apt-get install etcd-server) or put etcd on PATH" >&2; exit 2; }
-fi
-
 source "$here/servers.sh"
 if [ "$quick" = 1 ]; then
   pairs=1
@@ -45,23 +37,7 @@ else
   [ "${QUIET_LOAD:-1}" != 0 ] && wait_quiet "${QUIET_LOAD:-1}" "${QUIET_MAX:-1200}"
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-etcd_client="127.0.0.1:$(free_port)"
-etcd_peer="127.0.0.1:$(free_port)"
-mkdir "$bench_tmp/etcd"
-etcd --name bench --data-dir "$bench_tmp/etcd/data" \
-  --listen-client-urls "http://$etcd_client" --advertise-client-urls "http://$etcd_client" \
-  --listen-peer-urls "http://$etcd_peer" --initial-advertise-peer-urls "http://$etcd_peer" \
-  --initial-cluster "bench=http://$etcd_peer" --log-outputs stderr >"$bench_tmp/etcd.log" 2>&1 &
-etcd_pid=$!
-bench_extra_pids+=("$etcd_pid")
-for _ in $(seq 100); do
-  curl -fs "http://$etcd_client/health" | grep -q '"health":"true"' && break
-  kill -0 "$etcd_pid" 2>/dev/null || { echo "etcd exited; its log:" >&2; tail -20 "$bench_tmp/etcd.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "http://$etcd_client/health" | grep -q '"health":"true"' ||
-  { echo "etcd at $etcd_client is not healthy after 10 s; its log:" >&2; tail -20 "$bench_tmp/etcd.log" >&2; exit 1; }
+start_etcd
 
 # etcd caps no client's streams; syncd caps one address at 1,000 unless told.
 SYNCD_ARGS="${SYNCD_ARGS:---max-streams-per-address 0}"

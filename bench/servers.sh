@@ -56,6 +56,37 @@ start_servers() {
   pg_pid="$(head -1 "$(psql "$bench_url" -tAc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || true)"
 }
 
+# start_etcd: a single-member etcd on loopback with its defaults (fsync
+# on), its data in $bench_tmp; Debian's etcd-server is installed when etcd
+# is missing. Sets etcd_client (host:port) and etcd_pid.
+start_etcd() {
+  if ! command -v etcd >/dev/null; then
+    echo "# etcd is missing: installing Debian's etcd-server" >&2
+    local sudo=""
+    [ "$(id -u)" != 0 ] && sudo=sudo
+    $sudo apt-get install -y etcd-server >&2 ||
+      { echo "could not install etcd-server; install it (apt-get install etcd-server) or put etcd on PATH" >&2; exit 2; }
+  fi
+  local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  etcd_client="127.0.0.1:$(python3 -c "$free_port")"
+  local peer="127.0.0.1:$(python3 -c "$free_port")"
+  mkdir "$bench_tmp/etcd"
+  etcd --name bench --data-dir "$bench_tmp/etcd/data" \
+    --listen-client-urls "http://$etcd_client" --advertise-client-urls "http://$etcd_client" \
+    --listen-peer-urls "http://$peer" --initial-advertise-peer-urls "http://$peer" \
+    --initial-cluster "bench=http://$peer" --log-outputs stderr >"$bench_tmp/etcd.log" 2>&1 &
+  etcd_pid=$!
+  bench_extra_pids+=("$etcd_pid")
+  for _ in $(seq 100); do
+    curl -fs "http://$etcd_client/health" | grep -q '"health":"true"' && return 0
+    kill -0 "$etcd_pid" 2>/dev/null || { echo "etcd exited; its log:" >&2; tail -20 "$bench_tmp/etcd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "etcd at $etcd_client is not healthy after 10 s; its log:" >&2
+  tail -20 "$bench_tmp/etcd.log" >&2
+  exit 1
+}
+
 # Warnings and errors the servers logged (one JSON object), leaving out the
 # notice that authentication is off.
 log_problems() {

@@ -73,4 +73,6 @@ sio_port="$(port_from "$sio_log" "listening on port")"
 "$(dirname "$0")/metrics-scrape.sh" --quick
 # push against syncd and etcd, one short pair (installs etcd-server if missing).
 "$(dirname "$0")/etcd.sh" --quick
+# Latency against offered load on both, two rates each, no plot.
+"$(dirname "$0")/plot-latency.sh" --quick
 echo "1 passed, 0 failed"

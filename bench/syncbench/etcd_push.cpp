@@ -10,28 +10,54 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "api/grpc.h"
 #include "etcd/etcd_rpc.grpc.pb.h"
+#include "pacer.h"
 #include "push_report.h"
 
 namespace syncbench {
 namespace {
 
-// One stream: `window` slots, each holding one Put in flight; a slot's
-// completion sends its next Put until stop().
+// One stream: `window` slots, each holding one Put in flight. Unpaced, a
+// slot's completion sends its next Put until stop(); paced, a Put goes when
+// one is owed and a slot is free (latency counting from when it was due).
 class PutStream {
  public:
-  PutStream(etcdserverpb::KV::Stub& stub, std::string key_prefix, std::string value, int window,
+  PutStream(etcdserverpb::KV::Stub& stub, std::string key_prefix, std::string value, int window, bool paced,
             const std::atomic<bool>& measuring)
-      : stub_(stub), key_prefix_(std::move(key_prefix)), value_(std::move(value)), measuring_(measuring),
-        slots_(static_cast<std::size_t>(window)) {}
+      : stub_(stub), key_prefix_(std::move(key_prefix)), value_(std::move(value)), paced_(paced),
+        measuring_(measuring), slots_(static_cast<std::size_t>(window)) {}
 
   void start() {
-    for (auto& slot : slots_) send(slot);
+    for (auto& slot : slots_) {
+      if (paced_) {
+        std::lock_guard lock(mu_);
+        free_.push_back(&slot);
+      } else {
+        send(slot, Clock::now());
+      }
+    }
+  }
+
+  // Paced: one more Put is due at `due`.
+  void owe(Clock::time_point due) {
+    Slot* slot;
+    {
+      std::lock_guard lock(mu_);
+      if (free_.empty()) {
+        owed_.push_back(due);
+        return;
+      }
+      slot = free_.back();
+      free_.pop_back();
+    }
+    send(*slot, due);
   }
 
   // No more Puts; wait() returns once every sent Put is answered.
@@ -65,7 +91,8 @@ class PutStream {
     Clock::time_point sent;
   };
 
-  void send(Slot& slot) {
+  // Sends the slot's next Put, due at `due` (latency counts from then).
+  void send(Slot& slot, Clock::time_point due) {
     {
       std::lock_guard lock(mu_);
       if (stopping_ || failed) return;
@@ -74,13 +101,14 @@ class PutStream {
     }
     slot.request.set_key(key_prefix_ + std::to_string(next_++));
     slot.request.set_value(value_);
-    slot.sent = Clock::now();
+    slot.sent = due;
     stub_.async()->Put(slot.ctx.get(), &slot.request, &slot.response,
                        [this, &slot](grpc::Status status) { answered(slot, status); });
   }
 
   void answered(Slot& slot, const grpc::Status& status) {
     const auto now = Clock::now();
+    std::optional<Clock::time_point> next = now;
     {
       std::lock_guard lock(mu_);
       if (status.ok()) {
@@ -94,8 +122,17 @@ class PutStream {
         failed = true;
         error = std::to_string(status.error_code()) + " " + status.error_message();
       }
+      if (paced_) {
+        next.reset();
+        if (owed_.empty()) {
+          free_.push_back(&slot);
+        } else {
+          next = owed_.front();
+          owed_.pop_front();
+        }
+      }
     }
-    send(slot);
+    if (next) send(slot, *next);
     std::lock_guard lock(mu_);
     if (--in_flight_ == 0) idle_cv_.notify_all();
   }
@@ -103,6 +140,7 @@ class PutStream {
   etcdserverpb::KV::Stub& stub_;
   const std::string key_prefix_;
   const std::string value_;
+  const bool paced_;
   const std::atomic<bool>& measuring_;
   std::vector<Slot> slots_;  // fixed size: callbacks hold references into it
   // A slot's request, response and send time belong to its one call in
@@ -113,6 +151,8 @@ class PutStream {
   std::condition_variable idle_cv_;
   int in_flight_ = 0;  // guarded by mu_, as are the results above
   bool stopping_ = false;  // guarded by mu_
+  std::vector<Slot*> free_;             // guarded by mu_; paced: slots with no Put in flight
+  std::deque<Clock::time_point> owed_;  // guarded by mu_; paced: due times of Puts not yet sent
 };
 
 // The bytes push sends syncd for one patch (create_node, label "Bench"),
@@ -146,9 +186,14 @@ int etcd_push(const PushOptions& o) {
     streams.push_back(std::make_unique<PutStream>(
         *stubs[static_cast<std::size_t>(s) % stubs.size()],
         "/bench/" + o.channel_prefix + std::to_string(s % o.channels) + "/" + id_prefix, patch_bytes(id_prefix + "0"),
-        o.window, measuring));
+        o.window, o.rate > 0, measuring));
   }
   for (auto& st : streams) st->start();
+  // With --rate, Put k overall is due on stream k % streams, as push's patches.
+  std::optional<Pacer> pacer;
+  if (o.rate > 0) {
+    pacer.emplace(o.rate, [&](std::int64_t k, Clock::time_point due) { streams[k % streams.size()]->owe(due); });
+  }
   std::this_thread::sleep_for(o.warmup);
   measuring = true;
   const auto t0 = Clock::now();
@@ -156,6 +201,7 @@ int etcd_push(const PushOptions& o) {
   measuring = false;
   PushTotals t;
   t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (pacer) pacer->stop();
   for (auto& st : streams) st->stop();
   for (auto& st : streams) st->wait(std::chrono::seconds(30));
   for (auto& st : streams) {

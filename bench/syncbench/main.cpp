@@ -104,13 +104,7 @@ int main(int argc, char** argv) {
       std::cerr << "syncbench push: --streams, --channels and --window must be >= 1, --rate >= 0\n";
       return 2;
     }
-    if (o.target == "etcd") {
-      if (o.rate > 0) {
-        std::cerr << "syncbench push: --rate is not implemented with --target etcd; leave it at 0 (as fast as the window allows)\n";
-        return 2;
-      }
-      return syncbench::etcd_push(o);
-    }
+    if (o.target == "etcd") return syncbench::etcd_push(o);
     if (o.target != "syncd") {
       std::cerr << "syncbench push: --target is syncd or etcd\n";
       return 2;

@@ -18,10 +18,12 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "api/grpc.h"
 #include "commands.h"
+#include "pacer.h"
 #include "push_report.h"
 
 namespace syncbench {
@@ -266,26 +268,10 @@ int push(const PushOptions& o) {
                                                    run_id + "-" + std::to_string(s) + "-", o.window, o.rate > 0,
                                                    o.batch, measuring));
   }
-  // With --rate, patch k overall is due at start + k / rate, on stream
-  // k % streams; its latency counts from then, so a stall that delays
-  // sending is measured, not hidden.
-  std::atomic<bool> stop{false};
-  std::thread scheduler;
+  // With --rate, patch k overall is due on stream k % streams.
+  std::optional<Pacer> pacer;
   if (o.rate > 0) {
-    // It wakes every 200 µs and hands out every patch due by then: a sleep
-    // per patch would cap the rate near 1 / (the kernel's timer slack).
-    scheduler = std::thread([&] {
-      const auto start = Clock::now();
-      const auto interval = std::chrono::duration<double>(1.0 / o.rate);
-      const auto due = [&](std::int64_t k) {
-        return start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k));
-      };
-      std::int64_t k = 0;
-      while (!stop) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-        for (const auto now = Clock::now(); due(k) <= now; ++k) streams[k % streams.size()]->owe(due(k));
-      }
-    });
+    pacer.emplace(o.rate, [&](std::int64_t k, Clock::time_point due) { streams[k % streams.size()]->owe(due); });
   }
   std::this_thread::sleep_for(o.warmup);
   measuring = true;
@@ -293,8 +279,7 @@ int push(const PushOptions& o) {
   std::this_thread::sleep_for(o.duration);
   measuring = false;
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  stop = true;
-  if (scheduler.joinable()) scheduler.join();
+  if (pacer) pacer->stop();
   for (auto& st : streams) st->stop();
   // Let the last acks arrive.
   for (auto& st : streams) st->wait(std::chrono::seconds(30));
