@@ -25,6 +25,15 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* 
   return BuildGauge().Name(name).Help(help).Register(r).Add(labels);
 }
 
+// Registered once; later calls get the same family (the registry merges).
+prometheus::Family<Histogram>& stage_family(prometheus::Registry& r) {
+  return BuildHistogram()
+      .Name("syncd_patch_stage_seconds")
+      .Help("A patch's time per stage: queue (waiting for its commit batch), commit (the batch's transaction), "
+            "ack_write and broadcast_write (queued on a stream until written to the transport)")
+      .Register(r);
+}
+
 }  // namespace
 
 Metrics& Metrics::get() {
@@ -48,6 +57,10 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                       .Help("Time from a patch reaching the committer to its ack (queue wait plus commit)")
                       .Register(*registry)
                       .Add({}, latency_buckets())),
+      stage_queue(stage_family(*registry).Add({{"stage", "queue"}}, latency_buckets())),
+      stage_commit(stage_family(*registry).Add({{"stage", "commit"}}, latency_buckets())),
+      stage_ack_write(stage_family(*registry).Add({{"stage", "ack_write"}}, latency_buckets())),
+      stage_broadcast_write(stage_family(*registry).Add({{"stage", "broadcast_write"}}, latency_buckets())),
       deliveries(counter(*registry, "syncd_deliveries_total",
                          "Patches sent to Session and Watch streams, live or read from the log")),
       sent_bytes(counter(*registry, "syncd_sent_bytes_total", "Bytes of messages written to streams")),

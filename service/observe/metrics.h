@@ -35,6 +35,13 @@ class Metrics {
   prometheus::Histogram& commit_batch_patches;
   prometheus::Histogram& commit_seconds;
   prometheus::Histogram& ack_seconds;  // a patch's wait in the committer, queue to ack
+  // Where a patch's time goes, per stage (syncd_patch_stage_seconds):
+  // waiting for its commit batch to start, the batch's commit, then its
+  // ack and each broadcast of it from being queued on a stream to written.
+  prometheus::Histogram& stage_queue;
+  prometheus::Histogram& stage_commit;
+  prometheus::Histogram& stage_ack_write;
+  prometheus::Histogram& stage_broadcast_write;
   prometheus::Counter& deliveries;     // patches written to streams (live and from the log)
   prometheus::Counter& sent_bytes;     // every message written to a stream
   prometheus::Counter& catchup_reads;  // log reads for a stream that fell behind

@@ -89,7 +89,7 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
     engine::count_ack(ack);
     api::SessionResponse msg;
     *msg.mutable_ack() = ack;
-    queue_.push_back(wire::message(msg));
+    timed(wire::message(msg), Out::Timed::kAck);
   }
   pump();
 }
@@ -132,6 +132,12 @@ void ChannelStream::close(const grpc::Status& status, bool drain) {
   pump();
 }
 
+void ChannelStream::timed(grpc::ByteBuffer msg, Out::Timed kind) {
+  Out& out = queue_.emplace_back(std::move(msg));
+  out.timed = kind;
+  out.since = Clock::now();
+}
+
 void ChannelStream::drop_unwritten() {
   while (queue_.size() > written_) queue_.pop_back();
 }
@@ -141,11 +147,11 @@ void ChannelStream::pump() {
   if (!writing_ && !queue_.empty()) {
     writing_ = true;
     written_ = 1;
-    const grpc::ByteBuffer* out = &queue_.front();
+    const grpc::ByteBuffer* out = &queue_.front().msg;
     if (batch_ && queue_.size() > 1) {
       wire::BatchBuilder batch;
-      for (const grpc::ByteBuffer& msg : queue_) {
-        if (!batch.add(msg, kMaxBatchBytes)) break;
+      for (const Out& each : queue_) {
+        if (!batch.add(each.msg, kMaxBatchBytes)) break;
       }
       if (batch.size() > 1) {
         written_ = batch.size();
@@ -166,6 +172,7 @@ void ChannelStream::pump() {
 void ChannelStream::on_write_done(bool ok) {
   std::lock_guard lock(mu_);
   writing_ = false;
+  if (ok) observe_written();
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(written_));
   written_ = 0;
   batch_out_.Clear();
@@ -178,6 +185,17 @@ void ChannelStream::on_write_done(bool ok) {
   maybe_read();
   maybe_resume();
   pump();
+}
+
+void ChannelStream::observe_written() {
+  const auto now = Clock::now();
+  auto& m = observe::Metrics::get();
+  for (std::size_t i = 0; i < written_; ++i) {
+    const Out& out = queue_[i];
+    if (out.timed == Out::Timed::kNo) continue;
+    (out.timed == Out::Timed::kAck ? m.stage_ack_write : m.stage_broadcast_write)
+        .Observe(std::chrono::duration<double>(now - out.since).count());
+  }
 }
 
 void ChannelStream::detach() {
@@ -205,7 +223,8 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
     }
     if (cursor_.advance(v) && pub.origin != id()) {
       observe::Metrics::get().deliveries.Increment();
-      queue_.push_back(kind_ == Kind::kSession ? wire::session_broadcast(pub.encoded) : wire::watch_patch(pub.encoded));
+      timed(kind_ == Kind::kSession ? wire::session_broadcast(pub.encoded) : wire::watch_patch(pub.encoded),
+            Out::Timed::kBroadcast);
     }
   }
   maybe_read();

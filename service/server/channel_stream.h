@@ -129,6 +129,16 @@ class ChannelStream final : public engine::Subscriber,
   enum class Mode { kPending, kHistory, kLive };
   enum class ReadKind { kCatchUp, kSync };
 
+  struct Out {
+    Out(grpc::ByteBuffer m) : msg(std::move(m)) {}  // implicit: most messages are not timed
+    enum class Timed : std::uint8_t { kNo, kAck, kBroadcast };
+    grpc::ByteBuffer msg;
+    // Acks and live broadcasts: when they were queued (their time to the
+    // transport is a stage of syncd_patch_stage_seconds).
+    Timed timed = Timed::kNo;
+    std::chrono::steady_clock::time_point since{};
+  };
+
   void pump();        // requires mu_
   void maybe_read();  // requires mu_
   void start_read(ReadKind kind, std::int64_t after, std::size_t limit, std::size_t bytes);  // requires mu_
@@ -153,6 +163,10 @@ class ChannelStream final : public engine::Subscriber,
 
   // Drops every queued message not being written.
   void drop_unwritten();  // requires mu_
+  // Queues an ack or live broadcast, noting when (see Out).
+  void timed(grpc::ByteBuffer msg, Out::Timed kind);  // requires mu_
+  // The write of the first written_ messages is done: their stage times.
+  void observe_written();  // requires mu_
 
   const Kind kind_;
   std::string channel_;  // constant after bind()
@@ -169,7 +183,7 @@ class ChannelStream final : public engine::Subscriber,
   // broadcast's bytes are shared by every subscriber of the channel (encoded
   // once per patch by the committer). Boost's deque allocates nothing
   // while empty (std::deque takes ~600 B up front), which idle sessions are.
-  boost::container::deque<grpc::ByteBuffer> queue_;
+  boost::container::deque<Out> queue_;
   bool writing_ = false;
   std::size_t written_ = 0;  // queued messages the write in flight holds
   grpc::ByteBuffer batch_out_;

@@ -151,6 +151,7 @@ const FAMILIES = {
   syncd_commit_batch_patches: 'histogram',
   syncd_commit_seconds: 'histogram',
   syncd_ack_seconds: 'histogram',
+  syncd_patch_stage_seconds: 'histogram',
   syncd_deliveries_total: 'counter',
   syncd_sent_bytes_total: 'counter',
   syncd_catchup_reads_total: 'counter',
@@ -305,6 +306,12 @@ test('gRPC Push: accepted, ignored and rejected patches are counted by outcome a
   const batches = moved(start, end, 'syncd_commit_batch_patches_count');
   assert.ok(batches >= 2 && batches <= committed, `${batches} batches`);
   assert.equal(moved(start, end, 'syncd_commit_seconds_count'), batches);
+  // Each of them waited for its batch and was in its commit, once; a unary
+  // Push writes no ack or broadcast to a stream.
+  for (const stage of ['queue', 'commit']) {
+    assert.equal(moved(start, end, 'syncd_patch_stage_seconds_count', { stage }), committed, stage);
+  }
+  assert.equal(moved(start, end, 'syncd_patch_stage_seconds_count', { stage: 'ack_write' }), 0);
   assert.ok(moved(start, end, 'syncd_commit_seconds_sum') > 0);
   assert.equal(moved(start, end, 'syncd_rate_limited_patches_total'), 0);
   assert.equal(moved(start, end, 'syncd_database_errors_total'), 0);
