@@ -56,6 +56,15 @@ start_servers() {
   pg_pid="$(head -1 "$(psql "$bench_url" -tAc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || true)"
 }
 
+# stop_servers: ends start_servers' syncd and sync-bridge and drops its
+# database (start_servers may then run again).
+stop_servers() {
+  kill -TERM "$bridge_pid" "$syncd_pid" 2>/dev/null || true
+  wait "$bridge_pid" "$syncd_pid" 2>/dev/null || true
+  psql "$SYNC_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" >/dev/null
+  bridge_pid="" syncd_pid="" bench_db=""
+}
+
 # start_etcd: a single-member etcd on loopback with its defaults (fsync
 # on), its data in $bench_tmp; Debian's etcd-server is installed when etcd
 # is missing. Sets etcd_client (host:port) and etcd_pid.
