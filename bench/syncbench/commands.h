@@ -76,6 +76,7 @@ struct WatchFanoutOptions {
   double rate = 300;  // writes/s over all writers
   std::chrono::milliseconds duration{10000};
   std::chrono::milliseconds settle{1000};  // after the watchers start, before the first write
+  int server_pid = 0;  // when set: the server's memory growth per watcher, read before the first write
   bool json = false;
 };
 int watch_fanout(const WatchFanoutOptions& o);

@@ -27,15 +27,6 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-long rss_kib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 // One idle Session: opens its channel, then only reads (heartbeats).
 class IdleSession final : public grpc::ClientBidiReactor<api::SessionRequest, api::SessionResponse> {
  public:

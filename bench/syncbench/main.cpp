@@ -217,6 +217,9 @@ int main(int argc, char** argv) {
         "rate", po::value(&o.rate)->default_value(o.rate), "writes/s over all writers")(
         "duration-ms", po::value(&duration_ms)->default_value(duration_ms), "time the writers write")(
         "settle-ms", po::value(&settle_ms)->default_value(settle_ms), "wait after the watchers start")(
+        "server-pid", po::value(&o.server_pid)->default_value(o.server_pid),
+        "the server's pid (on this machine): report its resident memory growth per watcher, "
+        "read after --settle-ms, before the first write")(
         "channel-prefix", po::value(&o.channel_prefix)->default_value(o.channel_prefix), "each run uses a fresh channel (key prefix)")(
         "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
     if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;

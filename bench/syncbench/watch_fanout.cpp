@@ -222,6 +222,7 @@ int watch_fanout(const WatchFanoutOptions& o) {
       o.channel_prefix + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   const auto total = static_cast<std::int64_t>(o.rate * std::chrono::duration<double>(o.duration).count());
   SendTimes times(static_cast<std::size_t>(total));
+  const long rss_before = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
   // Watchers share a few connections, as push's streams do.
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -257,6 +258,7 @@ int watch_fanout(const WatchFanoutOptions& o) {
   }
   Writers writers(o, channel);
   std::this_thread::sleep_for(o.settle);  // syncd says nothing when a Watch is registered
+  const long rss_with_watchers = o.server_pid > 0 ? rss_kib(o.server_pid) : -1;
   const auto start = Clock::now();
   const auto interval = std::chrono::duration<double>(1.0 / o.rate);
   std::int64_t k = 0;
@@ -308,6 +310,15 @@ int watch_fanout(const WatchFanoutOptions& o) {
                       {"server", o.target == "etcd" ? o.etcd : o.server}}},
       {"machine", machine()},
   };
+  if (o.server_pid > 0) {
+    if (rss_before < 0 || rss_with_watchers < 0) {
+      error += (error.empty() ? "" : "; ") + std::string("cannot read the memory of --server-pid ") +
+               std::to_string(o.server_pid);
+    } else {
+      out["server_rss_kib"] = {{"before", rss_before}, {"with_watchers", rss_with_watchers}};
+      out["bytes_per_watcher"] = std::round((rss_with_watchers - rss_before) * 1024.0 / o.watchers);
+    }
+  }
   if (!error.empty()) out["errors"] = error + " (is " + o.target + " running at " + (o.target == "etcd" ? o.etcd : o.server) + "?)";
   if (o.json) {
     std::cout << out.dump() << std::endl;
