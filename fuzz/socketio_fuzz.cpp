@@ -2,7 +2,8 @@
 // arbitrary polling bodies and WebSocket messages (fuzz/run.sh runs it on a
 // small stack with a per-input time limit). No decoder may crash, leak or
 // hit undefined behaviour; a change it accepts must come back out as a
-// change object that is valid JSON naming the same id.
+// change object that is valid JSON naming the same id; a presence event it
+// accepts names a channel or none.
 
 #include <cstdint>
 #include <cstdlib>
@@ -54,6 +55,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (sio->type != codec::SioType::kEvent) continue;
     const auto& args = sio->data.get_array();
     if (args.size() < 2) continue;
+    // Joins and presence events: decoded or refused, whatever the payload.
+    (void)codec::decode_join(args[1]);
+    for (const char* name : {"sync:presence_update", "sync:applied", "sync:presence_subscribe"}) {
+      auto event = codec::decode_presence_event(name, args[1]);
+      if (auto* ok = std::get_if<codec::PresenceEvent>(&event); ok && ok->channel && ok->channel->empty()) std::abort();
+    }
     if (args[1].is_array()) {
       for (const auto& one : args[1].get_array()) check_change(one);
     } else {

@@ -1,5 +1,6 @@
 #include "codec/socketio_codec.h"
 
+#include "auth/client_text.h"
 #include "codec/channel_name.h"
 #include "codec/json_values.h"
 
@@ -38,8 +39,45 @@ std::variant<JoinRequest, Error> decode_join(const bj::value& args) {
                  "sync:join takes {channel} or {userId}: 1-128 characters of [A-Za-z0-9._:-], and an optional since"};
   }
   JoinRequest join{*channel, std::nullopt};
-  if (auto e = read_count(args.get_object(), "since", &join.since)) return *e;
+  const bj::object& j = args.get_object();
+  if (auto e = read_count(j, "since", &join.since)) return *e;
+  if (const bj::value* presence = j.if_contains("presence")) {
+    if (!presence->is_bool()) return Error{"invalid_message", "presence must be true or false"};
+    join.presence = presence->get_bool();
+  }
+  if (const bj::value* client_id = j.if_contains("clientId")) {
+    if (!client_id->is_string()) return Error{"invalid_message", "clientId must be a string"};
+    join.client_id = text(&client_id->get_string());
+    if (auto error = syncd::auth::client_id_error(join.client_id)) return Error{"invalid_message", *error};
+  }
   return join;
+}
+
+bool is_presence_event(std::string_view name) {
+  return name == "sync:presence_subscribe" || name == "sync:presence_request" || name == "sync:presence_update" ||
+         name == "sync:applied";
+}
+
+std::variant<PresenceEvent, Error> decode_presence_event(std::string_view name, const bj::value& args) {
+  static const bj::value kEmpty = bj::object();
+  const bj::value& payload = args.is_null() ? kEmpty : args;
+  if (!payload.is_object()) {
+    return Error{"invalid_message", std::string(name) + " takes an object: {channel?, ...}"};
+  }
+  PresenceEvent event;
+  if (payload.get_object().contains("channel")) {
+    event.channel = named_channel(payload.get_object());
+    if (!event.channel) return Error{"invalid_message", "channel must be 1-128 characters of [A-Za-z0-9._:-]"};
+  }
+  // The rest is the JSON protocol's frame of the same name.
+  auto decoded = decode_presence(name.substr(std::string_view("sync:").size()), payload);
+  if (auto* err = std::get_if<Error>(&decoded)) return *err;
+  std::visit(
+      [&](auto&& what) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(what)>, Error>) event.what = std::move(what);
+      },
+      decoded);
+  return event;
 }
 
 std::variant<ChangesRequest, Error> decode_get_changes(const bj::value& args) {

@@ -19,6 +19,7 @@
 #include "api/messages.h"
 #include "codec/json_codec.h"
 #include "codec/json_parse.h"
+#include "codec/presence_codec.h"
 
 namespace bridge::codec {
 
@@ -28,11 +29,27 @@ struct Change {
 };
 
 // sync:join {channel | userId, since?}
+//   with presence: true (receive the channel's presence as sync:presence
+//   events) and clientId (the name this socket is listed under)
 struct JoinRequest {
   std::string channel;
   std::optional<std::int64_t> since;  // none: from the head
+  bool presence = false;
+  std::string client_id;
 };
 std::variant<JoinRequest, Error> decode_join(const boost::json::value& args);
+
+// sync:presence_subscribe {channel?}, sync:presence_request {channel?},
+// sync:presence_update {channel?, state}, sync:applied {channel?, version}:
+// the JSON protocol's presence frames (codec/presence_codec.h) for one of
+// the socket's channels (its only one when none is named).
+struct PresenceEvent {
+  std::optional<std::string> channel;
+  std::variant<PresenceSubscribe, PresenceRequest, api::PresenceUpdate, api::Applied> what;
+};
+// Whether `name` is one of those events.
+bool is_presence_event(std::string_view name);
+std::variant<PresenceEvent, Error> decode_presence_event(std::string_view name, const boost::json::value& args);
 
 // sync:get_changes {channel | userId, since?, limit?}
 struct ChangesRequest {

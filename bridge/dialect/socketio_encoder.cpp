@@ -56,4 +56,8 @@ Frame SocketIoEncoder::reset(std::int64_t version) const {
   return frame(codec::sio_event("sync:reset", {codec::reset_json(channel_, version)}));
 }
 
+Frame SocketIoEncoder::presence(const std::string& frame_json) const {
+  return frame(codec::sio_event("sync:presence", {frame_json, codec::json_string(channel_)}));
+}
+
 }  // namespace bridge::dialect

@@ -27,6 +27,9 @@ class SocketIoEncoder final : public Encoder {
   Frame error(std::string_view code, std::string_view message) override;
   // A `sync:reset` event: the channel's state at `version` follows.
   Frame reset(std::int64_t version) const;
+  // A `sync:presence` event (frame, channel): `frame_json` is the JSON
+  // protocol's presence frame, {type, payload} (codec/presence_codec.h).
+  Frame presence(const std::string& frame_json) const;
 
   // Parses an offset of this dialect; false when `offset` is not one.
   static bool parse_offset(std::string_view offset, std::string* channel, std::int64_t* version);

@@ -9,7 +9,7 @@
 namespace bridge::socketio {
 
 SioChannel::SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering)
-    : socket_(socket), recovering_(recovering), encoder_(channel) {
+    : socket_(socket), recovering_(recovering), encoder_(channel), tick_timer_(socket.eio().strand()) {
   BridgeContext& ctx = socket.eio().context();
   delivery::Options options;
   options.channel = std::move(channel);
@@ -30,7 +30,13 @@ SioChannel::~SioChannel() {
   if (presence_) presence_->leave();  // however the channel ends, its member goes
 }
 
+void SioChannel::set_presence(std::string client_id, bool want) {
+  client_id_ = std::move(client_id);
+  if (presence_ && want) presence_->want();
+}
+
 void SioChannel::start(std::optional<std::int64_t> ack) {
+  if (presence_) tick();
   if (ack) join_acks_.push_back(*ack);
   socket_.eio().context().stats.socket_opened(delivery_->channel());
   counted_ = true;
@@ -50,6 +56,8 @@ void SioChannel::rejoin(std::optional<std::int64_t> ack) {
 }
 
 void SioChannel::stop() {
+  stopped_ = true;
+  tick_timer_.cancel();
   feed_.reset();
   if (presence_) presence_->leave();
   delivery_->stop();
@@ -61,7 +69,7 @@ std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
 bool SioChannel::admitted() {
   if (socket_.admit_subject()) {
-    if (presence_) presence_->join("", "socketio", socket_.authorization());
+    if (presence_) presence_->join(client_id_, "socketio", socket_.authorization());
     return true;
   }
   failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -75,6 +83,39 @@ void SioChannel::presence_error(const std::string& code, const std::string& mess
   socket_.refuse(std::nullopt, code, message, delivery_->channel());
 }
 
+void SioChannel::presence_frame(presence::Frame frame) {
+  if (stopped_) return;
+  // Bounded like the JSON protocol's: past the queue limit the frames are
+  // dropped, and the whole list follows at the next tick.
+  if (socket_.eio().backlog() >= socket_.eio().context().limits.queue_messages) return presence_->lost();
+  socket_.deliver(encoder_.presence(*frame));
+}
+
+void SioChannel::tick() {
+  tick_timer_.expires_after(std::chrono::seconds(1));
+  // The session owns this channel: while it lives, so does the channel.
+  tick_timer_.async_wait([this, session = std::weak_ptr<EioSession>(socket_.eio().shared_from_this())](
+                             const boost::system::error_code& ec) {
+    const auto alive = session.lock();
+    if (ec || !alive || stopped_) return;
+    presence_->tick(delivery_->position());
+    tick();
+  });
+}
+
+std::optional<std::pair<std::string, std::string>> SioChannel::presence_event(codec::PresenceEvent& event) {
+  if (!presence_) return std::pair<std::string, std::string>("unavailable", "this bridge runs without presence");
+  if (auto* update = std::get_if<api::PresenceUpdate>(&event.what)) return presence_->update(update->state());
+  if (auto* applied = std::get_if<api::Applied>(&event.what)) {
+    presence_->applied(applied->version());
+  } else if (std::holds_alternative<codec::PresenceRequest>(event.what)) {
+    presence_->request();
+  } else {
+    presence_->want();
+  }
+  return std::nullopt;
+}
+
 void SioChannel::answer_joins(std::int64_t version) {
   for (std::int64_t ack : join_acks_) {
     socket_.send(dialect::frame(codec::sio_ack(ack, codec::joined_json(delivery_->channel(), version))));
@@ -85,11 +126,16 @@ void SioChannel::answer_joins(std::int64_t version) {
 void SioChannel::joined(const api::ChannelInfo& info) {
   live_ = true;
   answer_joins(info.head_version());
+  if (presence_) presence_->history_sent();
 }
 
 void SioChannel::page(api::SyncState& state, bool continues) {
   if (state.snapshot()) socket_.deliver(encoder_.reset(state.version()));
   socket_.deliver(encoder_.page(state, continues));
+  if (presence_) {
+    presence_->delivered(state.version());
+    if (!continues) presence_->history_sent();
+  }
   if (!state.requested() && !continues && !live_) {
     live_ = true;
     answer_joins(state.version());
@@ -97,7 +143,10 @@ void SioChannel::page(api::SyncState& state, bool continues) {
 }
 
 void SioChannel::deliver(const Sequencer::Out& out) {
-  if (out.broadcast) return socket_.deliver(encoder_.broadcast(*out.broadcast));
+  if (out.broadcast) {
+    if (presence_) presence_->delivered(out.broadcast->version);
+    return socket_.deliver(encoder_.broadcast(*out.broadcast));
+  }
   socket_.acks().answer(delivery_->channel(), out.ack.patch_id(), *encoder_.ack(out.ack));
 }
 

@@ -9,12 +9,15 @@
 // ends the session (SioSocket::fail). Lives as long as its session (calls
 // in flight refer to it). On the session's strand.
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "codec/socketio_codec.h"
 #include "socket/socket_presence.h"
 #include "delivery/delivery.h"
 #include "delivery/feed_link.h"
@@ -24,7 +27,9 @@ namespace bridge::socketio {
 
 class SioSocket;
 
-// Each joined channel is also one presence member (transport "socketio").
+// Each joined channel is also one presence member (transport "socketio"),
+// and, when the join asked for presence, the channel's presence goes to
+// the client as sync:presence events once its history has been sent.
 class SioChannel final : private delivery::Sink, private SocketPresence::Client {
  public:
   // Joins of this channel waiting for their answer, at most.
@@ -35,8 +40,14 @@ class SioChannel final : private delivery::Sink, private SocketPresence::Client 
   SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering);
   ~SioChannel() override;
 
+  // Before start(): the name this socket is listed under in the channel's
+  // presence, and whether the client wants the channel's presence.
+  void set_presence(std::string client_id, bool want);
   // Subscribes to the feed; `ack`, when set, answers the join.
   void start(std::optional<std::int64_t> ack);
+  // sync:presence_subscribe, _request, _update and sync:applied; the error
+  // (code, message) to answer when refused.
+  std::optional<std::pair<std::string, std::string>> presence_event(codec::PresenceEvent& event);
   // Another join of this channel: answered now if the first one was.
   void rejoin(std::optional<std::int64_t> ack);
   void stop();
@@ -55,10 +66,12 @@ class SioChannel final : private delivery::Sink, private SocketPresence::Client 
   void failed(const grpc::Status& status) override;
   void outbox_room() override {}
 
-  // SocketPresence::Client: a Socket.IO client is listed, but receives no
-  // presence events.
-  void presence_frame(presence::Frame) override {}
+  // SocketPresence::Client
+  void presence_frame(presence::Frame frame) override;
   void presence_error(const std::string& code, const std::string& message) override;
+  // Once a second while presence is on: held-back positions, and the whole
+  // list again after frames were dropped.
+  void tick();
 
   void answer_joins(std::int64_t version);
 
@@ -69,10 +82,13 @@ class SioChannel final : private delivery::Sink, private SocketPresence::Client 
   std::optional<delivery::FeedLink> link_;
   std::unique_ptr<upstream::Subscription> feed_;
   std::shared_ptr<SocketPresence> presence_;  // null when the bridge has no presence link
+  std::string client_id_;                     // the name it is listed under (may be empty)
+  boost::asio::steady_timer tick_timer_;
   std::vector<std::int64_t> join_acks_;  // joins to answer once the history is sent
   bool live_ = false;
   bool failed_ = false;
   bool counted_ = false;  // in the bridge's /stats, as one socket on the channel
+  bool stopped_ = false;
 };
 
 }  // namespace bridge::socketio

@@ -109,7 +109,7 @@ void SioSocket::on_connect(const codec::SioPacket& packet) {
                        valid_channel(channel);
   // The socket's id is not the Engine.IO sid: that one authorizes requests on the session.
   send(dialect::frame(codec::sio_connected(random_id(), recover ? auth.pid : random_id())));
-  if (recover) open_channel(channel, version, std::nullopt, true);
+  if (recover) open_channel(channel, version, std::nullopt, true, "", false);
 }
 
 void SioSocket::on_event(const codec::SioPacket& packet) {
@@ -120,9 +120,11 @@ void SioSocket::on_event(const codec::SioPacket& packet) {
   if (name == "sync:join") return join(first, packet.ack_id);
   if (name == "sync:change") return change(first, packet.ack_id);
   if (name == "sync:get_changes") return get_changes(first, packet.ack_id);
+  if (codec::is_presence_event(name)) return presence(name, first, packet.ack_id);
   refuse(packet.ack_id, "unknown_type",
          "unknown event \"" + codec::printable_prefix(std::string_view(name.data(), name.size())) +
-             "\"; expected sync:join, sync:change or sync:get_changes");
+             "\"; expected sync:join, sync:change, sync:get_changes, sync:presence_subscribe, "
+             "sync:presence_request, sync:presence_update or sync:applied");
 }
 
 void SioSocket::join(const bj::value& args, std::optional<std::int64_t> ack) {
@@ -136,15 +138,30 @@ void SioSocket::join(const bj::value& args, std::optional<std::int64_t> ack) {
     return refuse(ack, "rate_limited",
                   "a socket joins at most " + std::to_string(kMaxChannels) + " channels; reconnect to start over");
   }
-  open_channel(request.channel, request.since, ack, false);
+  open_channel(request.channel, request.since, ack, false, request.client_id, request.presence);
 }
 
 void SioSocket::open_channel(const std::string& name, std::optional<std::int64_t> since,
-                             std::optional<std::int64_t> ack, bool recovering) {
+                             std::optional<std::int64_t> ack, bool recovering, std::string client_id,
+                             bool presence) {
   auto& slot = channels_[name];
   if (slot) failed_.push_back(std::move(slot));  // a failed join of the same channel
   slot = std::make_unique<SioChannel>(*this, name, since, recovering);
+  slot->set_presence(std::move(client_id), presence);
   slot->start(ack);
+}
+
+void SioSocket::presence(std::string_view name, const bj::value& args, std::optional<std::int64_t> ack) {
+  auto decoded = codec::decode_presence_event(name, args);
+  if (auto* err = std::get_if<codec::Error>(&decoded)) return refuse(ack, err->code, err->message);
+  auto& event = std::get<codec::PresenceEvent>(decoded);
+  std::string error;
+  SioChannel* channel = channel_for(event.channel, &error);
+  if (channel == nullptr) return refuse(ack, "not_joined", error);
+  if (auto refused = channel->presence_event(event)) {
+    return refuse(ack, refused->first, refused->second, event.channel.value_or(""));
+  }
+  if (ack) send(dialect::frame(codec::sio_ack(*ack, R"({"success":true})")));
 }
 
 SioChannel* SioSocket::channel_for(const std::optional<std::string>& named, std::string* error) {
@@ -156,13 +173,13 @@ SioChannel* SioSocket::channel_for(const std::optional<std::string>& named, std:
     for (auto& [name, channel] : channels_) {
       if (!channel->live()) continue;  // joining, or refused
       if (found != nullptr) {
-        *error = "this socket has joined several channels: name the change's channel";
+        *error = "this socket has joined several channels: name the channel";
         return nullptr;
       }
       found = channel.get();
     }
   }
-  if (found == nullptr) *error = "sync:join the channel, and wait for its answer, before sending changes to it";
+  if (found == nullptr) *error = "sync:join the channel, and wait for its answer, before sending anything for it";
   return found;
 }
 

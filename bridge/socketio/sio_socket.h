@@ -5,7 +5,9 @@
 //   sync:join {channel | userId, since?}      -> joins; ack {success, channel, timestamp}
 //   sync:change change | [change, ...]        -> ack after commit (an array: one ack, an array)
 //   sync:get_changes {channel | userId, since, limit?} -> ack {changes, latestTimestamp, hasMore}
-// and sync:changes / sync:reset / sync:error pushed to the client
+//   sync:presence_subscribe / _request / _update, sync:applied {channel?, ...}
+//                                            -> presence (socketio/sio_channel.h)
+// and sync:changes / sync:reset / sync:error / sync:presence pushed to the client
 // (dialect/socketio_encoder.h, codec/socketio_codec.h).
 //
 // Recovery keeps no state in the bridge: the offset names a channel and a
@@ -77,7 +79,9 @@ class SioSocket {
   void change(const boost::json::value& payload, std::optional<std::int64_t> ack);
   void get_changes(const boost::json::value& args, std::optional<std::int64_t> ack);
   void open_channel(const std::string& name, std::optional<std::int64_t> since, std::optional<std::int64_t> ack,
-                    bool recovering);
+                    bool recovering, std::string client_id, bool presence);
+  // sync:presence_subscribe, _request, _update, sync:applied: answered {success: true} when asked.
+  void presence(std::string_view name, const boost::json::value& args, std::optional<std::int64_t> ack);
   // The live channel a change goes to: its own, else the socket's only one.
   SioChannel* channel_for(const std::optional<std::string>& named, std::string* error);
 

@@ -958,3 +958,101 @@ test('a Socket.IO reader that stops reading: bounded bridge memory, not disconne
   assert.deepEqual(fast.changes.map((c) => c.timestamp), range(1, 2 * n));
   slow.close();
 });
+
+// ---- Presence -----------------------------------------------------------------
+
+// A Socket.IO socket's presence as it saw it: the members (by clientId) with
+// their states, folded from its sync:presence events of `channel`.
+const sioMembers = (c, channel) => {
+  const members = new Map();
+  for (const [name, frame, ch] of c.events) {
+    if (name !== 'sync:presence' || ch !== channel) continue;
+    if (frame.type === 'presence_state') {
+      members.clear();
+      for (const m of frame.payload.members) members.set(m.connectionId, m);
+    } else if (frame.type === 'presence_leave') {
+      members.delete(frame.payload.connectionId);
+    } else {
+      members.set(frame.payload.connectionId, frame.payload);
+    }
+  }
+  return Object.fromEntries([...members.values()].map((m) => [m.clientId, m.state ?? {}]));
+};
+// The same from a JSON /sync socket's presence frames.
+const wsMembers = (c) => {
+  const members = new Map();
+  for (const m of c.messages) {
+    if (m.type === 'presence_state') {
+      members.clear();
+      for (const x of m.payload.members) members.set(x.connectionId, x);
+    } else if (m.type === 'presence_leave') {
+      members.delete(m.payload.connectionId);
+    } else if (m.type === 'presence_join' || m.type === 'presence_update') {
+      members.set(m.payload.connectionId, m.payload);
+    }
+  }
+  return Object.fromEntries([...members.values()].map((m) => [m.clientId, m.state ?? {}]));
+};
+
+test('presence over Socket.IO: a join with presence gets the list and each join, update and leave; sockets that did not ask get none', async () => {
+  const ch = 'sio-presence';
+  const json = await Client.open(`${bridge.url}/sync?channel=${ch}&presence=1&clientId=json-watcher`);
+  clients.push(json);
+  const a = await sio();
+  assert.equal((await a.join({ channel: ch, presence: true, clientId: 'sio-a' })).success, true);
+  const quiet = await sio();
+  assert.equal((await quiet.join({ channel: ch, clientId: 'sio-quiet' })).success, true);
+  const expected = { 'json-watcher': {}, 'sio-a': {}, 'sio-quiet': {} };
+  await a.waitFor(() => isDeepStrictEqual(sioMembers(a, ch), expected), 10000, 'the three members, seen by a');
+
+  // a sets its state (answered), the JSON watcher sees it; the watcher's own
+  // update reaches a; a newcomer comes and goes.
+  assert.deepEqual(await a.emit('sync:presence_update', { state: { name: 'Ada', cursor: 'm1' } }), { success: true });
+  expected['sio-a'] = { name: 'Ada', cursor: 'm1' };
+  await json.waitFor(() => isDeepStrictEqual(wsMembers(json), expected), 10000, 'a\'s state, seen over /sync');
+  json.send({ type: 'presence_update', payload: { state: { watching: true } } });
+  expected['json-watcher'] = { watching: true };
+  const newcomer = await sio();
+  assert.equal((await newcomer.join({ channel: ch, clientId: 'newcomer' })).success, true);
+  await a.waitFor(() => isDeepStrictEqual(sioMembers(a, ch), { ...expected, newcomer: {} }), 10000, 'the newcomer and the watcher\'s state');
+  newcomer.close();
+  await a.waitFor(() => isDeepStrictEqual(sioMembers(a, ch), expected), 10000, 'the newcomer gone');
+  // Every event names the channel, and each member's events come in order: join, updates, leave.
+  const mine = a.events.filter(([name]) => name === 'sync:presence');
+  assert.ok(mine.every(([, frame, channel]) => channel === ch && typeof frame.type === 'string'));
+  assert.equal(mine[0][1].type, 'presence_state', 'the list comes first');
+  const newcomerId = mine.flatMap(([, f]) => (f.type === 'presence_join' && f.payload.clientId === 'newcomer' ? [f.payload.connectionId] : []));
+  assert.equal(newcomerId.length, 1);
+  assert.deepEqual(mine.filter(([, f]) => f.payload?.connectionId === newcomerId[0]).map(([, f]) => f.type), ['presence_join', 'presence_leave']);
+  // GetPresence lists the Socket.IO sockets with their transport.
+  const listed = await unary(grpc, 'GetPresence', { channel: ch });
+  assert.deepEqual(listed.members.filter((m) => m.transport === 'socketio').map((m) => m.clientId).sort(), ['sio-a', 'sio-quiet']);
+
+  // The quiet socket heard nothing until it asked; then the list, and
+  // sync:presence_request brings it again.
+  assert.equal(quiet.events.filter(([name]) => name === 'sync:presence').length, 0);
+  assert.deepEqual(await quiet.emit('sync:presence_subscribe', { channel: ch }), { success: true });
+  await quiet.waitFor(() => isDeepStrictEqual(sioMembers(quiet, ch), expected), 10000, 'the list after subscribing');
+  const lists = () => quiet.events.filter(([name, f]) => name === 'sync:presence' && f.type === 'presence_state').length;
+  const before = lists();
+  assert.deepEqual(await quiet.emit('sync:presence_request', {}), { success: true });
+  await quiet.waitFor(() => lists() === before + 1, 10000, 'the list again');
+  // applied is taken (and shows as the member's position).
+  assert.deepEqual(await quiet.emit('sync:applied', { version: 0 }), { success: true });
+
+  // Bad presence input: answered with an error, the socket and the others unaffected.
+  const big = { blob: 'x'.repeat(2000) };
+  const refusedBig = await a.emit('sync:presence_update', { state: big });
+  assert.equal(refusedBig.success, false);
+  assert.equal(refusedBig.error.code, 'invalid_message');
+  assert.equal((await a.emit('sync:presence_update', { state: 'not an object' })).error.code, 'invalid_message');
+  assert.equal((await a.emit('sync:presence_update', { channel: 'not-joined', state: {} })).error.code, 'not_joined');
+  assert.equal((await a.emit('sync:applied', { version: -1 })).error.code, 'invalid_message');
+  assert.equal((await a.join({ channel: 'sio-presence-2', clientId: 'x'.repeat(200) })).error.code, 'invalid_message');
+  assert.equal((await a.join({ channel: 'sio-presence-2', presence: 'yes' })).error.code, 'invalid_message');
+  await sleep(300);
+  assert.deepEqual(sioMembers(a, ch), expected, 'nothing changed for the others');
+  assert.deepEqual(wsMembers(json), expected);
+  assert.ok(a.socket.connected && quiet.socket.connected);
+  assert.deepEqual(a.problems, []);
+});

@@ -150,6 +150,53 @@ TEST(SocketIoChanges, BadShapesAreRefusedWithTheIdWhenThereIsOne) {
   EXPECT_TRUE(std::holds_alternative<codec::OversizePatch>(std::get<codec::Change>(big).patch));
 }
 
+TEST(SocketIoPresence, JoinsAskForPresenceAndNameTheirClient) {
+  auto join = std::get<codec::JoinRequest>(codec::decode_join(parse(R"({"channel":"c","presence":true,"clientId":"ada"})")));
+  EXPECT_TRUE(join.presence);
+  EXPECT_EQ(join.client_id, "ada");
+  auto plain = std::get<codec::JoinRequest>(codec::decode_join(parse(R"({"channel":"c"})")));
+  EXPECT_FALSE(plain.presence);
+  EXPECT_EQ(plain.client_id, "");
+  for (const char* bad : {R"({"channel":"c","presence":"yes"})", R"({"channel":"c","clientId":7})"}) {
+    EXPECT_TRUE(std::holds_alternative<codec::Error>(codec::decode_join(parse(bad)))) << bad;
+  }
+  const std::string long_name(200, 'x');
+  EXPECT_TRUE(std::holds_alternative<codec::Error>(
+      codec::decode_join(parse(R"({"channel":"c","clientId":")" + long_name + R"("})"))));
+}
+
+TEST(SocketIoPresence, EventsAreTheJsonProtocolsFramesForANamedOrTheOnlyChannel) {
+  auto update = std::get<codec::PresenceEvent>(
+      codec::decode_presence_event("sync:presence_update", parse(R"({"channel":"c","state":{"name":"Ada"}})")));
+  EXPECT_EQ(update.channel, "c");
+  ASSERT_TRUE(std::holds_alternative<api::PresenceUpdate>(update.what));
+  EXPECT_EQ(std::get<api::PresenceUpdate>(update.what).state().fields().at("name").string_value(), "Ada");
+  auto applied = std::get<codec::PresenceEvent>(codec::decode_presence_event("sync:applied", parse(R"({"version":12})")));
+  EXPECT_FALSE(applied.channel);
+  EXPECT_EQ(std::get<api::Applied>(applied.what).version(), 12);
+  auto subscribe = std::get<codec::PresenceEvent>(codec::decode_presence_event("sync:presence_subscribe", boost::json::value()));
+  EXPECT_TRUE(std::holds_alternative<codec::PresenceSubscribe>(subscribe.what));
+  EXPECT_TRUE(std::holds_alternative<codec::PresenceRequest>(
+      std::get<codec::PresenceEvent>(codec::decode_presence_event("sync:presence_request", parse("{}"))).what));
+  for (const auto& [name, bad] : std::vector<std::pair<const char*, const char*>>{
+           {"sync:presence_update", R"({"state":"x"})"},
+           {"sync:presence_update", R"({})"},
+           {"sync:presence_update", R"({"channel":"bad name","state":{}})"},
+           {"sync:applied", R"({"version":-1})"},
+           {"sync:applied", R"([1])"},
+       }) {
+    EXPECT_TRUE(std::holds_alternative<codec::Error>(codec::decode_presence_event(name, parse(bad)))) << name << bad;
+  }
+  EXPECT_TRUE(codec::is_presence_event("sync:applied"));
+  EXPECT_FALSE(codec::is_presence_event("sync:change"));
+}
+
+TEST(SocketIoPresence, EventsGoOutAsSyncPresenceWithTheChannel) {
+  dialect::SocketIoEncoder encoder("room");
+  const auto frame = encoder.presence(R"({"type":"presence_leave","payload":{"connectionId":"x"}})");
+  EXPECT_EQ(*frame, R"(42["sync:presence",{"type":"presence_leave","payload":{"connectionId":"x"}},"room"])");
+}
+
 TEST(SocketIoOffsets, NameAChannelAndAVersion) {
   std::string channel;
   std::int64_t version = 0;
