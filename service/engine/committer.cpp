@@ -80,8 +80,9 @@ void Committer::run(Shard& shard) {
       }
     }
     const auto started = std::chrono::steady_clock::now();
-    auto& waited = observe::Metrics::get().stage_queue;
-    for (const Item& item : batch) waited.Observe(std::chrono::duration<double>(started - item.queued).count());
+    observe::LatencyBatch waited;
+    for (const Item& item : batch) waited.add(std::chrono::duration<double>(started - item.queued).count());
+    waited.record(observe::Metrics::get().stage_queue);
     commit(*shard.log, batch);
     // The answered items hold their senders (a stream's last patches): let go now, not at the next batch.
     batch.clear();
@@ -107,7 +108,9 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
     if (result.ok()) {
       const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       metrics.commit_seconds.Observe(took);
-      for (std::size_t i = 0; i < subs.size(); ++i) metrics.stage_commit.Observe(took);  // per patch, as the others
+      observe::LatencyBatch committed;  // per patch, as the other stages
+      for (std::size_t i = 0; i < subs.size(); ++i) committed.add(took);
+      committed.record(metrics.stage_commit);
       metrics.commit_batch_patches.Observe(static_cast<double>(subs.size()));
     } else {
       metrics.database_errors.Increment();

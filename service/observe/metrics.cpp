@@ -2,6 +2,8 @@
 
 #include "observe/exposition.h"
 
+#include <algorithm>
+
 namespace syncd::observe {
 
 namespace {
@@ -11,10 +13,6 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
-// 0.5 ms to 10 s.
-Histogram::BucketBoundaries latency_buckets() {
-  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-}
 
 prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help) {
   return BuildCounter().Name(name).Help(help).Register(r).Add({});
@@ -35,6 +33,27 @@ prometheus::Family<Histogram>& stage_family(prometheus::Registry& r) {
 }
 
 }  // namespace
+
+const Histogram::BucketBoundaries& latency_buckets() {
+  static const Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,    0.25,  0.5,   1,     2.5,  5,     10};
+  return buckets;
+}
+
+void LatencyBatch::add(double seconds) {
+  const auto& bounds = latency_buckets();
+  if (counts_.empty()) counts_.assign(bounds.size() + 1, 0);
+  // The bucket Histogram::Observe would choose: the first bound >= the value (+Inf last).
+  counts_[std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin()] += 1;
+  sum_ += seconds;
+}
+
+void LatencyBatch::record(prometheus::Histogram& h) {
+  if (counts_.empty()) return;
+  h.ObserveMultiple(counts_, sum_);
+  counts_.clear();
+  sum_ = 0;
+}
 
 Metrics& Metrics::get() {
   static Metrics* metrics = new Metrics(std::make_shared<prometheus::Registry>());  // never destroyed: threads may outlive main

@@ -18,8 +18,25 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace syncd::observe {
+
+// The buckets of every latency histogram here: 0.5 ms to 10 s.
+const prometheus::Histogram::BucketBoundaries& latency_buckets();
+
+// Latencies gathered, then recorded into a histogram with latency_buckets()
+// under one lock (Histogram::Observe takes the histogram's mutex each time):
+// the messages of one write, say.
+class LatencyBatch {
+ public:
+  void add(double seconds);
+  void record(prometheus::Histogram& h);  // and starts over
+
+ private:
+  std::vector<double> counts_;  // per bucket, +Inf last; empty until the first add
+  double sum_ = 0;
+};
 
 class Metrics {
  public:

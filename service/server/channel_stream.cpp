@@ -89,7 +89,7 @@ void ChannelStream::patch_answered(const api::Ack& ack) {
     engine::count_ack(ack);
     api::SessionResponse msg;
     *msg.mutable_ack() = ack;
-    timed(wire::message(msg), Out::Timed::kAck);
+    timed(wire::message(msg), Out::Timed::kAck, Clock::now());
   }
   pump();
 }
@@ -147,6 +147,7 @@ void ChannelStream::enqueue_patch(const store::StoredPatch& p) {
 void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
   std::lock_guard lock(mu_);
   if (closing_) return;
+  const auto now = Clock::now();  // once for the commit's patches, not per patch
   for (const engine::Published& pub : patches) {
     const std::int64_t v = pub.patch->server_version();
     const bool room = queue_.size() < limits_.queue_messages;
@@ -158,7 +159,7 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
     if (cursor_.advance(v) && pub.origin != id()) {
       observe::Metrics::get().deliveries.Increment();
       timed(kind_ == Kind::kSession ? wire::session_broadcast(pub.encoded) : wire::watch_patch(pub.encoded),
-            Out::Timed::kBroadcast);
+            Out::Timed::kBroadcast, now);
     }
   }
   maybe_read();

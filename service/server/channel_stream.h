@@ -164,7 +164,7 @@ class ChannelStream final : public engine::Subscriber,
   // Drops every queued message not being written.
   void drop_unwritten();  // requires mu_
   // Queues an ack or live broadcast, noting when (see Out).
-  void timed(grpc::ByteBuffer msg, Out::Timed kind);  // requires mu_
+  void timed(grpc::ByteBuffer msg, Out::Timed kind, std::chrono::steady_clock::time_point now);  // requires mu_
   // The write of the first written_ messages is done: their stage times.
   void observe_written();  // requires mu_
 

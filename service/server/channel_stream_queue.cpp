@@ -11,10 +11,10 @@ namespace syncd::server {
 
 using Clock = std::chrono::steady_clock;
 
-void ChannelStream::timed(grpc::ByteBuffer msg, Out::Timed kind) {
+void ChannelStream::timed(grpc::ByteBuffer msg, Out::Timed kind, Clock::time_point now) {
   Out& out = queue_.emplace_back(std::move(msg));
   out.timed = kind;
-  out.since = Clock::now();
+  out.since = now;
 }
 
 void ChannelStream::drop_unwritten() {
@@ -68,13 +68,15 @@ void ChannelStream::on_write_done(bool ok) {
 
 void ChannelStream::observe_written() {
   const auto now = Clock::now();
-  auto& m = observe::Metrics::get();
+  observe::LatencyBatch acks, broadcasts;
   for (std::size_t i = 0; i < written_; ++i) {
     const Out& out = queue_[i];
     if (out.timed == Out::Timed::kNo) continue;
-    (out.timed == Out::Timed::kAck ? m.stage_ack_write : m.stage_broadcast_write)
-        .Observe(std::chrono::duration<double>(now - out.since).count());
+    (out.timed == Out::Timed::kAck ? acks : broadcasts).add(std::chrono::duration<double>(now - out.since).count());
   }
+  auto& m = observe::Metrics::get();
+  acks.record(m.stage_ack_write);
+  broadcasts.record(m.stage_broadcast_write);
 }
 
 }  // namespace syncd::server
