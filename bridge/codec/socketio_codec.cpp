@@ -65,9 +65,11 @@ std::variant<PresenceEvent, Error> decode_presence_event(std::string_view name, 
     return Error{"invalid_message", std::string(name) + " takes an object: {channel?, ...}"};
   }
   PresenceEvent event;
-  if (payload.get_object().contains("channel")) {
-    event.channel = named_channel(payload.get_object());
-    if (!event.channel) return Error{"invalid_message", "channel must be 1-128 characters of [A-Za-z0-9._:-]"};
+  if (const bj::value* channel = payload.get_object().if_contains("channel")) {
+    if (!channel->is_string() || !valid_channel(std::string_view(channel->get_string()))) {
+      return Error{"invalid_message", "channel must be 1-128 characters of [A-Za-z0-9._:-]"};
+    }
+    event.channel = text(&channel->get_string());
   }
   // The rest is the JSON protocol's frame of the same name.
   auto decoded = decode_presence(name.substr(std::string_view("sync:").size()), payload);

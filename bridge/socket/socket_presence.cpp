@@ -49,6 +49,15 @@ void SocketPresence::request() {
     wanted_ = true;
     return subscribe();  // the list comes with the subscription
   }
+  // At once, unless the last one was less than a second ago: then at the
+  // next tick. Each answer encodes the whole list, so asking faster
+  // coalesces instead of costing the bridge a list per request.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - requested_ < std::chrono::seconds(1)) {
+    lost_ = true;
+    return;
+  }
+  requested_ = now;
   link_.request(channel_, std::static_pointer_cast<presence::Listener>(shared_from_this()));
 }
 
@@ -103,6 +112,7 @@ void SocketPresence::tick(std::int64_t delivered) {
   report(true);
   if (lost_ && subscribed_) {
     lost_ = false;
+    requested_ = std::chrono::steady_clock::now();
     link_.request(channel_, std::static_pointer_cast<presence::Listener>(shared_from_this()));
   }
 }

@@ -37,7 +37,8 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   void want();
   // The socket's history has been sent: wanted presence starts now.
   void history_sent();
-  // presence_request: the whole list, now.
+  // presence_request: the whole list, now (within a second when asked
+  // more often).
   void request();
   // presence_update; an error (code, message) for the client when refused.
   std::optional<std::pair<std::string, std::string>> update(google::protobuf::Struct state);
@@ -74,6 +75,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   std::int64_t applied_ = 0;
   std::int64_t delivered_ = 0;
   std::chrono::steady_clock::time_point reported_{};
+  std::chrono::steady_clock::time_point requested_{};  // the last whole list asked of the link
   bool report_due_ = false;  // a position not yet reported
   std::optional<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry
   // presence_update: a burst of 20, then 20 a second.

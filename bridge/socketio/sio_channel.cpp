@@ -30,8 +30,8 @@ SioChannel::~SioChannel() {
   if (presence_) presence_->leave();  // however the channel ends, its member goes
 }
 
-void SioChannel::set_presence(std::string client_id, bool want) {
-  client_id_ = std::move(client_id);
+void SioChannel::set_presence(std::optional<std::string> client_id, bool want) {
+  if (client_id) client_id_ = std::move(*client_id);
   if (presence_ && want) presence_->want();
 }
 

@@ -40,9 +40,9 @@ class SioChannel final : private delivery::Sink, private SocketPresence::Client 
   SioChannel(SioSocket& socket, std::string channel, std::optional<std::int64_t> since, bool recovering);
   ~SioChannel() override;
 
-  // Before start(): the name this socket is listed under in the channel's
-  // presence, and whether the client wants the channel's presence.
-  void set_presence(std::string client_id, bool want);
+  // The name this socket is listed under in the channel's presence (only
+  // before start()), and whether the client wants the channel's presence.
+  void set_presence(std::optional<std::string> client_id, bool want);
   // Subscribes to the feed; `ack`, when set, answers the join.
   void start(std::optional<std::int64_t> ack);
   // sync:presence_subscribe, _request, _update and sync:applied; the error

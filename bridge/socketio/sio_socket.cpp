@@ -132,6 +132,8 @@ void SioSocket::join(const bj::value& args, std::optional<std::int64_t> ack) {
   if (auto* err = std::get_if<codec::Error>(&decoded)) return refuse(ack, err->code, err->message);
   const auto& request = std::get<codec::JoinRequest>(decoded);
   if (auto it = channels_.find(request.channel); it != channels_.end() && it->second->usable()) {
+    // Joined already: presence may be asked for now; the name stays the first join's.
+    if (request.presence) it->second->set_presence(std::nullopt, true);
     return it->second->rejoin(ack);
   }
   if (channels_.size() >= kMaxChannels || failed_.size() >= kMaxChannels) {
@@ -147,7 +149,7 @@ void SioSocket::open_channel(const std::string& name, std::optional<std::int64_t
   auto& slot = channels_[name];
   if (slot) failed_.push_back(std::move(slot));  // a failed join of the same channel
   slot = std::make_unique<SioChannel>(*this, name, since, recovering);
-  slot->set_presence(std::move(client_id), presence);
+  slot->set_presence(std::move(client_id), presence);  // before start(): the name goes with the member
   slot->start(ack);
 }
 
