@@ -34,13 +34,15 @@ new="$(git -C "$ROOT" rev-parse --verify "$2^{commit}")" || { echo "compare: $2 
 pairs="${3:-3}"
 ensure_packages ccache
 
-dir="${COMPARE_DIR:-$ROOT/build/compare}"
+dir="$(realpath -m "${COMPARE_DIR:-$ROOT/build/compare}")"
 export CCACHE_BASEDIR="$dir"  # the same file in two worktrees compiles to the same cache entry
 
 # build COMMIT: its worktree and Release build of syncd and syncbench, once.
 build() {
   local at="$dir/$1"
-  if [ -x "$at/build/service/syncd" ] && [ -x "$at/build/bench/syncbench" ]; then return 0; fi
+  if [ -x "$at/build/service/syncd" ] && [ -x "$at/build/bench/syncbench" ] && [ -x "$at/build/bridge/sync-bridge" ]; then
+    return 0
+  fi
   log "building ${1:0:12} in $at (ccache: later builds of nearby commits are quicker)"
   [ -d "$at/src" ] || git -C "$ROOT" worktree add --detach "$at/src" "$1" >/dev/null
   cmake -S "$at/src" -B "$at/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

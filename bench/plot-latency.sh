@@ -38,9 +38,11 @@ start_etcd
 SYNCD_ARGS="${SYNCD_ARGS:---max-streams-per-address 0}"
 start_servers plot
 server="127.0.0.1:$grpc_port"
-mkdir -p "$ROOT/build/bench"
-push_tsv="$ROOT/build/bench/push-latency.tsv"
-watch_tsv="$ROOT/build/bench/watch-latency.tsv"
+out_dir="$ROOT/build/bench"
+[ "$quick" = 1 ] && out_dir="$bench_tmp"  # a quick run leaves the last full run's figures alone
+mkdir -p "$out_dir"
+push_tsv="$out_dir/push-latency.tsv"
+watch_tsv="$out_dir/watch-latency.tsv"
 printf '# target\toffered_per_s\tachieved_per_s\tp50_ms\tp99_ms\n' | tee "$push_tsv" >"$watch_tsv"
 
 # point TSV TARGET RATE COMMAND FLAGS...: one run, one line of figures. A
@@ -87,10 +89,10 @@ set ylabel "$5 (ms, log scale)"
 set logscale y
 set grid
 set key top left
-plot "< grep -P '^syncd(\t[^\t]*){4}$' $2" using 2:4 with linespoints lw 2 lc rgb "#1f77b4" title "syncd p50", \
-     "< grep -P '^syncd(\t[^\t]*){4}$' $2" using 2:5 with linespoints lw 2 lc rgb "#1f77b4" dt 2 title "syncd p99", \
-     "< grep -P '^etcd(\t[^\t]*){4}$' $2" using 2:4 with linespoints lw 2 lc rgb "#d62728" title "etcd p50", \
-     "< grep -P '^etcd(\t[^\t]*){4}$' $2" using 2:5 with linespoints lw 2 lc rgb "#d62728" dt 2 title "etcd p99", \
+plot "< grep -P '^syncd(\t[^\t]*){4}$' '$2'" using 2:4 with linespoints lw 2 lc rgb "#1f77b4" title "syncd p50", \
+     "< grep -P '^syncd(\t[^\t]*){4}$' '$2'" using 2:5 with linespoints lw 2 lc rgb "#1f77b4" dt 2 title "syncd p99", \
+     "< grep -P '^etcd(\t[^\t]*){4}$' '$2'" using 2:4 with linespoints lw 2 lc rgb "#d62728" title "etcd p50", \
+     "< grep -P '^etcd(\t[^\t]*){4}$' '$2'" using 2:5 with linespoints lw 2 lc rgb "#d62728" dt 2 title "etcd p99", \
      10 with lines dt 3 lc rgb "gray" title "10 ms"
 GP
 }

@@ -77,8 +77,9 @@ start_etcd() {
       { echo "could not install etcd-server; install it (apt-get install etcd-server) or put etcd on PATH" >&2; exit 2; }
   fi
   local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  local peer
   etcd_client="127.0.0.1:$(python3 -c "$free_port")"
-  local peer="127.0.0.1:$(python3 -c "$free_port")"
+  peer="127.0.0.1:$(python3 -c "$free_port")"
   mkdir "$bench_tmp/etcd"
   etcd --name bench --data-dir "$bench_tmp/etcd/data" \
     --listen-client-urls "http://$etcd_client" --advertise-client-urls "http://$etcd_client" \
@@ -87,7 +88,7 @@ start_etcd() {
   etcd_pid=$!
   bench_extra_pids+=("$etcd_pid")
   for _ in $(seq 100); do
-    curl -fs "http://$etcd_client/health" | grep -q '"health":"true"' && return 0
+    grep -q '"health":"true"' <<<"$(curl -fs "http://$etcd_client/health")" && return 0
     kill -0 "$etcd_pid" 2>/dev/null || { echo "etcd exited; its log:" >&2; tail -20 "$bench_tmp/etcd.log" >&2; exit 1; }
     sleep 0.1
   done

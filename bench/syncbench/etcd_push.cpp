@@ -50,6 +50,7 @@ class PutStream {
     Slot* slot;
     {
       std::lock_guard lock(mu_);
+      if (stopping_ || failed) return;
       if (free_.empty()) {
         owed_.push_back(due);
         return;

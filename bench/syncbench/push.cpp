@@ -45,7 +45,10 @@ constexpr std::uint32_t kLengthDelimited(int field) {
 bool read_acks(google::protobuf::io::CodedInputStream& in, bool in_batch, std::vector<api::Ack>* acks) {
   while (std::uint32_t tag = in.ReadTag()) {
     if (tag == kLengthDelimited(api::SessionResponse::kAckFieldNumber)) {
-      if (!WireFormatLite::ReadMessage(&in, &acks->emplace_back())) return false;
+      if (!WireFormatLite::ReadMessage(&in, &acks->emplace_back())) {
+        acks->pop_back();  // not an ack: nothing is answered by it
+        return false;
+      }
     } else if (tag == kLengthDelimited(api::SessionResponse::kBatchFieldNumber) && !in_batch) {
       int batch_size;
       if (!in.ReadVarintSizeAsInt(&batch_size)) return false;
