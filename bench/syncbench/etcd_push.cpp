@@ -18,8 +18,8 @@
 
 #include "api/grpc.h"
 #include "etcd/etcd_rpc.grpc.pb.h"
-#include "pacer.h"
 #include "push_report.h"
+#include "push_run.h"
 
 namespace syncbench {
 namespace {
@@ -190,21 +190,8 @@ int etcd_push(const PushOptions& o) {
         o.window, o.rate > 0, measuring));
   }
   for (auto& st : streams) st->start();
-  // With --rate, Put k overall is due on stream k % streams, as push's patches.
-  std::optional<Pacer> pacer;
-  if (o.rate > 0) {
-    pacer.emplace(o.rate, [&](std::int64_t k, Clock::time_point due) { streams[k % streams.size()]->owe(due); });
-  }
-  std::this_thread::sleep_for(o.warmup);
-  measuring = true;
-  const auto t0 = Clock::now();
-  std::this_thread::sleep_for(o.duration);
-  measuring = false;
   PushTotals t;
-  t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (pacer) pacer->stop();
-  for (auto& st : streams) st->stop();
-  for (auto& st : streams) st->wait(std::chrono::seconds(30));
+  t.seconds = run_push(o, streams, measuring);
   for (auto& st : streams) {
     t.failed_streams += st->failed;
     if (t.first_error.empty()) t.first_error = st->error;

@@ -18,13 +18,12 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 
 #include "api/grpc.h"
 #include "commands.h"
-#include "pacer.h"
 #include "push_report.h"
+#include "push_run.h"
 
 namespace syncbench {
 namespace {
@@ -271,23 +270,8 @@ int push(const PushOptions& o) {
                                                    run_id + "-" + std::to_string(s) + "-", o.window, o.rate > 0,
                                                    o.batch, measuring));
   }
-  // With --rate, patch k overall is due on stream k % streams.
-  std::optional<Pacer> pacer;
-  if (o.rate > 0) {
-    pacer.emplace(o.rate, [&](std::int64_t k, Clock::time_point due) { streams[k % streams.size()]->owe(due); });
-  }
-  std::this_thread::sleep_for(o.warmup);
-  measuring = true;
-  const auto t0 = Clock::now();
-  std::this_thread::sleep_for(o.duration);
-  measuring = false;
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (pacer) pacer->stop();
-  for (auto& st : streams) st->stop();
-  // Let the last acks arrive.
-  for (auto& st : streams) st->wait(std::chrono::seconds(30));
   PushTotals t;
-  t.seconds = seconds;
+  t.seconds = run_push(o, streams, measuring);
   for (auto& st : streams) {
     t.failed_streams += st->failed;
     if (t.first_error.empty()) t.first_error = st->error;
