@@ -25,9 +25,10 @@ export function createDatabase() {
 }
 
 // Starts `bin args...` and resolves once its output matches `ready`, to
-// {match, child, output(), stop(signal) -> exit code}.
-function startProcess(bin, args, ready, what) {
-  const child = spawn(bin, args);
+// {match, child, output(), stop(signal) -> exit code}. `env` is added to
+// this process's environment.
+function startProcess(bin, args, ready, what, env = {}) {
+  const child = spawn(bin, args, { env: { ...process.env, ...env } });
   let output = '';
   let exited = null;
   child.once('exit', (code, signal) => { exited = code ?? signal; });
@@ -65,10 +66,11 @@ export async function startSyncd(databaseUrl, extraArgs = [], grpcPort = 0) {
   return { ...p, grpcPort: Number(p.match[1]), httpPort: Number(p.match[2]) };
 }
 
-// Resolves to {port, url, stop()} once sync-bridge listens.
-export async function startBridge(upstreamPort, extraArgs = [], port = 0) {
+// Resolves to {port, url, stop()} once sync-bridge listens. `extraEnv` is
+// added to its environment.
+export async function startBridge(upstreamPort, extraArgs = [], port = 0, extraEnv = {}) {
   const p = await startProcess(env('SYNC_BRIDGE_BIN'), ['--listen', `127.0.0.1:${port}`,
-    '--upstream', `127.0.0.1:${upstreamPort}`, ...extraArgs], /listening on port (\d+)/, 'sync-bridge');
+    '--upstream', `127.0.0.1:${upstreamPort}`, ...extraArgs], /listening on port (\d+)/, 'sync-bridge', extraEnv);
   const bound = Number(p.match[1]);
   return { ...p, port: bound, url: `ws://127.0.0.1:${bound}`, http: `http://127.0.0.1:${bound}` };
 }
