@@ -153,6 +153,7 @@ void ChannelStream::on_commit(const std::vector<engine::Published>& patches) {
     const bool room = queue_.size() < limits_.queue_messages;
     if (mode_ != Mode::kLive || !room) {
       // Delivered later, from the log, through the same cursor.
+      if (mode_ == Mode::kLive) overflowed_ = true;
       cursor_.note_head(v);
       continue;
     }
@@ -288,7 +289,7 @@ void ChannelStream::start_read(ReadKind kind, std::int64_t after, std::size_t li
   reading_ = true;
   auto& metrics = observe::Metrics::get();
   metrics.log_reads.Increment();
-  if (kind == ReadKind::kCatchUp && mode_ == Mode::kLive) metrics.catchup_reads.Increment();
+  if (kind == ReadKind::kCatchUp && overflowed_) metrics.catchup_reads.Increment();
   readers_.submit([self = shared_from_this(), kind, after, limit, bytes](store::ChangeLog& log) {
     // The channel is fixed once the stream has started.
     self->on_page(kind, after, log.read(self->channel(), after, limit, bytes));
@@ -356,6 +357,7 @@ void ChannelStream::on_page(ReadKind kind, std::int64_t after, absl::StatusOr<st
       for (const auto& p : page->patches) {
         if (cursor_.advance(p.version) && !is_own(p)) enqueue_patch(p);
       }
+      if (!cursor_.behind()) overflowed_ = false;
     }
     own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(cursor_.position()));
   }

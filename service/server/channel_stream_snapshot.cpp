@@ -30,6 +30,7 @@ void ChannelStream::on_snapshot(ReadKind kind, absl::StatusOr<store::Snapshot> s
   } else {
     cursor_.restart_at(snapshot->version);
     own_versions_.erase(own_versions_.begin(), own_versions_.upper_bound(snapshot->version));
+    if (!cursor_.behind()) overflowed_ = false;
     // A Watch streams patches, not pages: it goes back to that mode and
     // reads the tail from the log.
     if (kind_ == Kind::kWatch || !cursor_.behind()) went_live();

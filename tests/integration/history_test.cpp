@@ -157,6 +157,15 @@ TEST(History, SyncRequestAnswersPagesFromAnyVersion) {
   EXPECT_EQ(got, iota(6, 30));
 }
 
+// The value of an unlabelled counter or gauge in syncd's /metrics (-1 when
+// it is missing).
+double metric(const Syncd& s, const std::string& name) {
+  const std::string body = http_get(s.http_port(), "/metrics");
+  const std::string line = "\n" + name + " ";
+  const auto at = body.find(line);
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + line.size()));
+}
+
 // A client that does not read while thousands of patches are written keeps
 // the server's memory bounded (it falls behind and is served from the log)
 // and still gets every patch, in order, once.
@@ -191,6 +200,32 @@ TEST(History, SlowReaderGetsEverythingInOrder) {
     for (const auto& p : msg.sync_state().patches()) got.push_back(p.server_version());
   }
   EXPECT_EQ(got, iota(1, 3000));
+  // It fell behind, so it was served by catch-up reads.
+  EXPECT_GT(metric(s, "syncd_catchup_reads_total"), 0);
+  ctx.TryCancel();
+}
+
+// Reading history is not catching up: a Session and a Watch that start far
+// back read the log, but only a stream that fell behind the live feed
+// counts in syncd_catchup_reads_total.
+TEST(History, HistoryReadsAreNotCatchUpReads) {
+  TestDatabase db;
+  Syncd s(db.url(), {"--page-size", "10"});
+  push_nodes(s, "h", 1, 200);
+  SessionClient session(s, "h", 0);
+  ASSERT_TRUE(session.wait_for([&](const auto& rs) { return versions_in(rs).size() >= 200; },
+                               std::chrono::seconds(60)));
+  api::WatchRequest req;
+  req.set_channel("h");
+  req.set_from_version(0);
+  grpc::ClientContext ctx;
+  auto watch = s.stub()->Watch(&ctx, req);
+  std::vector<std::int64_t> got;
+  api::Patch p;
+  while (got.size() < 200 && watch->Read(&p)) got.push_back(p.server_version());
+  EXPECT_EQ(got, iota(1, 200));
+  EXPECT_GT(metric(s, "syncd_log_reads_total"), 2);
+  EXPECT_EQ(metric(s, "syncd_catchup_reads_total"), 0);
   ctx.TryCancel();
 }
 
