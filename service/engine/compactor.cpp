@@ -71,6 +71,7 @@ void Compactor::retention_pass(store::ChangeLog& log) {
     spdlog::warn("retention pass skipped: {}", std::string(due.status().message()));
     return;
   }
+  int left = 0;  // channels past their rule this pass could not compact
   for (const auto& [channel, through] : *due) {
     const auto started = std::chrono::steady_clock::now();
     auto result = log.compact(request(channel, through, false), /*wait=*/false);
@@ -81,6 +82,7 @@ void Compactor::retention_pass(store::ChangeLog& log) {
       spdlog::info("retention: compacted channel {} versions {}-{} ({} ms)", channel, result->previous + 1,
                    result->compacted_through, ms.count());
     } else if (!absl::IsAborted(result.status())) {  // aborted: another instance has it
+      ++left;
       spdlog::warn("retention: channel {} not compacted: {}", channel, std::string(result.status().message()));
     }
   }
@@ -89,6 +91,9 @@ void Compactor::retention_pass(store::ChangeLog& log) {
     auto expired = log.expire_ids(options_.dedup_seconds, 10'000);
     if (!expired.ok() || *expired < 10'000) break;
   }
+  auto& m = observe::Metrics::get();
+  m.retention_left.Set(left);
+  m.retention_pass.SetToCurrentTime();
 }
 
 }  // namespace syncd::engine

@@ -67,6 +67,8 @@ class Metrics {
   prometheus::Counter& compactions;
   prometheus::Counter& compacted_patches;
   prometheus::Gauge& last_compaction;  // Unix time of the last compaction that moved the horizon
+  prometheus::Gauge& retention_pass;   // Unix time the last retention pass finished
+  prometheus::Gauge& retention_left;   // channels past their rule that the last pass could not compact
   prometheus::Counter& presence_events;  // join, update and leave events sent to subscribers
   prometheus::Counter& rate_limited;
   prometheus::Counter& database_errors;  // failed connects and calls to PostgreSQL

@@ -37,7 +37,7 @@ void ChannelStream::bind(std::string channel, bool batch) {
 
 bool ChannelStream::behind() const {
   std::lock_guard lock(mu_);
-  return mode_ == Mode::kLive && cursor_.behind();
+  return mode_ == Mode::kLive && overflowed_;
 }
 
 void ChannelStream::start(std::int64_t from, std::int64_t head) {

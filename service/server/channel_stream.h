@@ -197,9 +197,9 @@ class ChannelStream final : public engine::Subscriber,
   std::optional<std::chrono::system_clock::time_point> expires_;
   bool reading_ = false;
   // A live patch found the queue full, so this stream reads the log until
-  // its cursor is back at the head: the reads syncd_catchup_reads_total
-  // counts (a first read of history, or of a commit on another instance,
-  // is not one).
+  // its cursor is back at the head: behind() for syncd_streams_behind, and
+  // the reads syncd_catchup_reads_total counts (a first read of history,
+  // or of a commit on another instance, is not one).
   bool overflowed_ = false;
   bool snapshot_due_ = false;  // started past the head: a snapshot comes first
   bool sync_pending_ = false;

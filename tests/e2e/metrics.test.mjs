@@ -160,6 +160,8 @@ const FAMILIES = {
   syncd_compactions_total: 'counter',
   syncd_compacted_patches_total: 'counter',
   syncd_last_compaction_timestamp_seconds: 'gauge',
+  syncd_retention_pass_timestamp_seconds: 'gauge',
+  syncd_retention_uncompacted_channels: 'gauge',
   syncd_presence_events_total: 'counter',
   syncd_rate_limited_patches_total: 'counter',
   syncd_database_errors_total: 'counter',
@@ -246,10 +248,14 @@ test('at start: both /metrics pass promtool, /health has its shape, nothing is c
   }
   for (const m of [s, b]) {
     for (const [series, value] of m.values) {
-      if (/_build_info\{|^syncd_database_up$|_up$/.test(series)) continue;
+      // The first retention pass runs as syncd starts.
+      if (/_build_info\{|^syncd_database_up$|_up$|^syncd_retention_pass_timestamp_seconds$/.test(series)) continue;
       assert.equal(value, 0, series);
     }
   }
+  // That pass is recent, or 0 if it has not finished yet.
+  const pass = s.get('syncd_retention_pass_timestamp_seconds');
+  assert.ok(pass === 0 || Math.abs(pass - Date.now() / 1000) < 60, `retention pass at ${pass}`);
   assert.equal(s.get('syncd_database_up'), 1);
   assert.equal(s.get('syncd_streams', { kind: 'session' }), 0);
   assert.equal(s.get('syncd_streams', { kind: 'watch' }), 0);

@@ -164,6 +164,9 @@ TEST(ChannelAdmin, OpaqueHistoryIsKeptUnlessForced) {
   // Retention refuses it too, and says so in the log.
   ASSERT_TRUE(eventually([&] { return s.log().find("channel crdt not compacted") != std::string::npos; }));
   EXPECT_EQ(db.query_value("SELECT count(*) FROM patches"), "5");
+  // An operator sees that retention runs and that a channel stays past its rule.
+  ASSERT_TRUE(eventually([&] { return metric_value(s, "syncd_retention_uncompacted_channels") == 1; }));
+  EXPECT_GT(metric_value(s, "syncd_retention_pass_timestamp_seconds"), 1.7e9);
   ASSERT_TRUE(compact(s, "crdt", 3, true, &out).ok());
   EXPECT_EQ(out.compacted_through(), 3);
   EXPECT_EQ(db.query_value("SELECT min(version) FROM patches"), "4");

@@ -69,6 +69,10 @@ class Syncd {
 // connection is refused).
 std::string http_get(int port, const std::string& path);
 
+// The value of an unlabelled counter or gauge in `s`'s /metrics (-1 when
+// it is missing).
+double metric_value(const Syncd& s, const std::string& name);
+
 // Runs a syncd subcommand to completion; returns exit status and output.
 struct CommandResult {
   int status;

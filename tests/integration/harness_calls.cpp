@@ -31,6 +31,13 @@ std::string http_get(int port, const std::string& path) {
   return out;
 }
 
+double metric_value(const Syncd& s, const std::string& name) {
+  const std::string body = http_get(s.http_port(), "/metrics");
+  const std::string line = "\n" + name + " ";
+  const auto at = body.find(line);
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + line.size()));
+}
+
 bool wait_idle(const Syncd& s, const std::string& channel, const std::string& marker_id) {
   api::PushRequest req;
   req.set_channel(channel);

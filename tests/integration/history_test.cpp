@@ -157,15 +157,6 @@ TEST(History, SyncRequestAnswersPagesFromAnyVersion) {
   EXPECT_EQ(got, iota(6, 30));
 }
 
-// The value of an unlabelled counter or gauge in syncd's /metrics (-1 when
-// it is missing).
-double metric(const Syncd& s, const std::string& name) {
-  const std::string body = http_get(s.http_port(), "/metrics");
-  const std::string line = "\n" + name + " ";
-  const auto at = body.find(line);
-  return at == std::string::npos ? -1 : std::stod(body.substr(at + line.size()));
-}
-
 // A client that does not read while thousands of patches are written keeps
 // the server's memory bounded (it falls behind and is served from the log)
 // and still gets every patch, in order, once.
@@ -201,7 +192,7 @@ TEST(History, SlowReaderGetsEverythingInOrder) {
   }
   EXPECT_EQ(got, iota(1, 3000));
   // It fell behind, so it was served by catch-up reads.
-  EXPECT_GT(metric(s, "syncd_catchup_reads_total"), 0);
+  EXPECT_GT(metric_value(s, "syncd_catchup_reads_total"), 0);
   ctx.TryCancel();
 }
 
@@ -224,8 +215,8 @@ TEST(History, HistoryReadsAreNotCatchUpReads) {
   api::Patch p;
   while (got.size() < 200 && watch->Read(&p)) got.push_back(p.server_version());
   EXPECT_EQ(got, iota(1, 200));
-  EXPECT_GT(metric(s, "syncd_log_reads_total"), 2);
-  EXPECT_EQ(metric(s, "syncd_catchup_reads_total"), 0);
+  EXPECT_GT(metric_value(s, "syncd_log_reads_total"), 2);
+  EXPECT_EQ(metric_value(s, "syncd_catchup_reads_total"), 0);
   ctx.TryCancel();
 }
 
