@@ -7,6 +7,7 @@
 
 #include "store/pg_change_log.h"
 #include "store/pg_compaction.h"
+#include "store/pq.h"
 
 namespace syncd::engine {
 namespace {
@@ -36,15 +37,17 @@ class DeletionReceiver final : public pqxx::notification_receiver {
   Hub& hub_;
 };
 
-// After (re)connecting, notifications sent while we were away are lost:
-// tell subscribers the current heads instead.
+// Tells subscribers the current heads: after (re)connecting, for the
+// notifications sent while we were away, and every kHeadPoll, for
+// announcements that were never sent.
 void announce_heads(pqxx::connection& conn, Hub& hub) {
   const std::vector<std::string> channels = hub.channels();
   if (channels.empty()) return;
+  store::pq::TextArray names;
+  for (const std::string& c : channels) names.add(c);
   pqxx::nontransaction tx(conn);
-  std::string list;
-  for (const std::string& c : channels) list += (list.empty() ? "" : ",") + tx.quote(c);
-  for (const pqxx::row& r : tx.exec("SELECT name, head FROM channels WHERE name IN (" + list + ")")) {
+  for (const pqxx::row& r : tx.exec_params("SELECT name, head FROM channels WHERE name = ANY ($1::text[])",
+                                           names.str())) {
     hub.remote_head(r[0].c_str(), r[1].as<std::int64_t>());
   }
 }
@@ -95,7 +98,14 @@ void HeadListener::run() {
       announce_heads(conn, hub_);
       if (failures > 0) spdlog::info("listening for other instances' commits again");
       failures = 0;
-      while (!stopping_ && !reconnect_) conn.await_notification(0, 200'000);
+      auto polled = std::chrono::steady_clock::now();
+      while (!stopping_ && !reconnect_) {
+        conn.await_notification(0, 200'000);
+        if (std::chrono::steady_clock::now() - polled >= kHeadPoll) {
+          announce_heads(conn, hub_);
+          polled = std::chrono::steady_clock::now();
+        }
+      }
     } catch (const std::exception& e) {
       if (failures++ == 0) spdlog::warn("lost the LISTEN connection ({}); reconnecting", e.what());
       for (int i = 0; i < 10 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -2,8 +2,16 @@
 // Hears other syncd instances' commits (LISTEN on the channel every commit
 // NOTIFYs, see store/pg_change_log.h) and tells the hub, whose subscribers
 // then read the new versions from the log. Reconnects by itself.
+//
+// A commit is announced in a transaction of its own just after it (see
+// store/pg_batch.cpp), so an instance that dies between the two never
+// announces it. Every `kHeadPoll` the listener therefore also reads the
+// heads of the channels this instance has subscribers on: such a commit
+// reaches them within that time, and a LISTEN connection that silently
+// stopped working is found and replaced.
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +19,8 @@
 #include "engine/hub.h"
 
 namespace syncd::engine {
+
+inline constexpr std::chrono::seconds kHeadPoll{2};
 
 class HeadListener {
  public:

@@ -167,8 +167,26 @@ struct Writes {
     if (!edge_deletes.channels.empty()) send(kDeleteEdges, {&edge_deletes.channels.str(), &edge_deletes.keys.str()});
     if (!peer_channel.empty()) send(kUpsertPeers, {&peer_channel.str(), &peer_site.str(), &peer_version.str()});
     if (!head_channel.empty()) send(kHeads, {&head_channel.str(), &head_version.str()});
-    if (!notices.empty()) send(kNotify, {&notices.str()});
     return n;
+  }
+
+  // Queues the announcement of the new heads as a transaction of its own,
+  // after the batch's COMMIT; returns how many statements. Not in the
+  // batch's transaction: PostgreSQL holds one database-wide lock from a
+  // notifying transaction's pre-commit to its end, WAL flush included, so
+  // notifying batches would commit one after another instead of sharing a
+  // flush. Committed without waiting for the flush (nothing durable in it;
+  // a notification is delivered at commit either way), it holds that lock
+  // for microseconds. A crash between the two transactions loses the
+  // announcement: other instances' head poll (engine/head_listener.h)
+  // finds those versions instead.
+  int send_notices(pq::Pipeline& p) {
+    if (notices.empty()) return 0;
+    p.send("BEGIN");
+    p.send("SET LOCAL synchronous_commit TO off");
+    p.send_prepared(kNotify.name, {&notices.str()});
+    p.send("COMMIT");
+    return 4;
   }
 };
 
@@ -363,15 +381,18 @@ absl::StatusOr<CommitResult> commit_batch(PGconn* conn, const std::vector<Submis
     pq::Pipeline commit(conn);
     const int statements = writes.send(commit);
     commit.send("COMMIT");
+    const int notices = writes.send_notices(commit);
     committing = true;
     commit.sync();
     for (int i = 0; i <= statements; ++i) commit.next();
     committing = false;  // COMMIT answered: the batch is durable
     try {
+      for (int i = 0; i < notices; ++i) commit.next();
       commit.finish();
     } catch (const pq::Error&) {
-      // Only the Sync's answer is missing; the caller's next use of the
-      // connection sees it broken and reconnects.
+      // The batch is stored; only its announcement or the Sync's answer is
+      // missing. The connection, broken or still in pipeline mode, is seen
+      // as such and replaced on the caller's next use.
     }
   } catch (const pq::Error& e) {
     if (e.connection_lost()) {

@@ -89,7 +89,8 @@ inline const Statement kUpsertPeers{"batch_upsert_peers",
 inline const Statement kHeads{"batch_heads",
                        "UPDATE channels SET head = v.head FROM unnest($1::bigint[], $2::bigint[]) AS v (id, head) "
                        "WHERE channels.id = v.id"};
-// Delivered to listeners only if and when the transaction commits.
+// Delivered to listeners only if and when its transaction commits: one of
+// its own, after the batch's (see Writes::send_notices).
 inline const Statement kNotify{"batch_notify",
                         std::string("SELECT pg_notify('") + kHeadNotifyChannel + "', n) FROM unnest($1::text[]) AS n"};
 

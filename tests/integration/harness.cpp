@@ -314,6 +314,19 @@ bool SessionClient::ended() {
   return ended_;
 }
 
+void store_patch_directly(const TestDatabase& db, const std::string& channel, const api::Patch& patch,
+                          std::int64_t version) {
+  pqxx::connection c(db.url());
+  pqxx::work tx(c);
+  const std::string body = patch.SerializeAsString();
+  tx.exec_params("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) "
+                 "SELECT id, $2, $3, $4, $5, $6 FROM channels WHERE name = $1",
+                 channel, version, patch.id(), patch.client_id(), patch.op(),
+                 pqxx::binarystring(body.data(), body.size()));
+  tx.exec_params("UPDATE channels SET head = $2 WHERE name = $1", channel, version);
+  tx.commit();
+}
+
 std::string verify_log_and_state(const TestDatabase& db, const std::string& channel) {
   pqxx::connection c(db.url());
   // One snapshot: every commit writes the log and the state together, so

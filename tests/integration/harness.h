@@ -136,6 +136,12 @@ std::vector<std::int64_t> iota(std::int64_t from, std::int64_t to);
 // the client).
 std::vector<std::int64_t> versions_in(const std::vector<api::SessionResponse>& responses);
 
+// Writes `patch` into the log of `channel` (an existing row) as version
+// `version` and moves the head there, as another writer would, without
+// announcing it or touching the state tables.
+void store_patch_directly(const TestDatabase& db, const std::string& channel, const api::Patch& patch,
+                          std::int64_t version);
+
 // Checks the stored log and state of `channel`, read in one REPEATABLE
 // READ snapshot: versions 1..head with no gap, and the state tables equal
 // to the fold of the log. Returns a description of the first difference,

@@ -66,20 +66,13 @@ TEST(Lifecycle, TheCompactionMigrationUpgradesADatabaseInPlaceWithItsData) {
                            "AND column_name = 'compacted_through'"),
             "0");
   // The old schema, written the way the old release wrote it.
-  db.exec("INSERT INTO channels (name, head) VALUES ('old', 2)");
+  db.exec("INSERT INTO channels (name) VALUES ('old')");
   api::Patch a = create_node("a", "n1"), b = create_node("b", "n2");
   for (auto [patch, version] : {std::pair{&a, 1}, std::pair{&b, 2}}) {
-    const api::Patch* p = patch;  // named: lambdas cannot capture structured bindings before C++20 in clang 14
-    const int v = version;
-    db.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT id, " + std::to_string(v) +
-            ", '" + p->id() + "', 'c1', 'create_node', decode('" + [&] {
-              static const char* hex = "0123456789abcdef";
-              std::string out;
-              for (unsigned char c : p->SerializeAsString()) out += {hex[c >> 4], hex[c & 15]};
-              return out;
-            }() + "', 'hex') FROM channels WHERE name = 'old'");
+    store_patch_directly(db, "old", *patch, version);
     db.exec("INSERT INTO nodes (channel_id, node_id, label, properties, version, client_id) SELECT id, '" +
-            p->node_id() + "', 'Person', '{}', " + std::to_string(v) + ", 'c1' FROM channels WHERE name = 'old'");
+            patch->node_id() + "', 'Person', '{}', " + std::to_string(version) +
+            ", 'c1' FROM channels WHERE name = 'old'");
   }
   auto up = run_syncd({"migrate", "up", "--database-url", db.url()});
   ASSERT_EQ(up.status, 0) << up.output;

@@ -150,6 +150,27 @@ TEST(Ordering, TwoInstancesOnOneDatabaseStayGapFreeAndFanOutToEachOther) {
   EXPECT_EQ(verify_log_and_state(db, "shared"), "");
 }
 
+// A commit whose announcement never went out (its instance died between
+// the commit and the NOTIFY after it) still reaches every instance's
+// subscribers, by the listener's head poll.
+TEST(Ordering, ACommitNeverAnnouncedStillReachesSubscribers) {
+  TestDatabase db;
+  Syncd server(db.url());
+  SessionClient writer(server, "quiet");
+  SessionClient reader(server, "quiet");
+  ASSERT_TRUE(writer.wait_opened());
+  ASSERT_TRUE(reader.wait_opened());
+  writer.send(create_node("p1", "n1"));
+  ASSERT_TRUE(reader.wait_for([](const auto& rs) { return versions_in(rs).size() == 1; }));
+  store_patch_directly(db, "quiet", create_node("p2", "n2", "Person", "{}", "elsewhere"), 2);
+  ASSERT_TRUE(reader.wait_for([](const auto& rs) { return versions_in(rs).size() == 2; }))
+      << "a version stored without NOTIFY did not arrive";
+  ASSERT_TRUE(writer.wait_for([](const auto& rs) { return versions_in(rs).size() == 1; }));
+  EXPECT_EQ(reader.delivered_versions(), iota(1, 2));
+  // The writer's own patch comes back only as its ack; the other one as a broadcast.
+  EXPECT_EQ(writer.delivered_versions(), iota(2, 2));
+}
+
 TEST(Ordering, WatchDeliversHistoryThenLiveInOrder) {
   TestDatabase db;
   Syncd server(db.url());
