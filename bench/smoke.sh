@@ -44,6 +44,7 @@ port="$(port_from "$log" "serving gRPC on port")"
 "$SYNCBENCH_BIN" ingest-anchor --smoke --database-url "$url" --mode batched --json
 "$SYNCBENCH_BIN" catchup --smoke --database-url "$url" --server "127.0.0.1:$port"
 "$SYNCBENCH_BIN" join --smoke --database-url "$url" --server "127.0.0.1:$port"
+"$(dirname "$0")/notify-lock.sh" 1 1
 
 "$SYNC_BRIDGE_BIN" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" >"$bridge_log" 2>&1 &
 bridge_pid=$!

@@ -1,0 +1,6 @@
+-- The anchor: the same write, announced to nobody.
+\startpipeline
+BEGIN;
+INSERT INTO writes (body) VALUES ('patch');
+COMMIT;
+\endpipeline
