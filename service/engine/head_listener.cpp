@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 #include <pqxx/pqxx>
 
 #include "store/pg_change_log.h"
@@ -37,19 +39,25 @@ class DeletionReceiver final : public pqxx::notification_receiver {
   Hub& hub_;
 };
 
-// Tells subscribers the current heads: after (re)connecting, for the
-// notifications sent while we were away, and every kHeadPoll, for
-// announcements that were never sent.
-void announce_heads(pqxx::connection& conn, Hub& hub) {
+using Heads = std::map<std::string, std::int64_t>;
+
+// The heads of the channels this instance has subscribers on.
+Heads read_heads(pqxx::connection& conn, const Hub& hub) {
+  Heads heads;
   const std::vector<std::string> channels = hub.channels();
-  if (channels.empty()) return;
+  if (channels.empty()) return heads;
   store::pq::TextArray names;
   for (const std::string& c : channels) names.add(c);
   pqxx::nontransaction tx(conn);
   for (const pqxx::row& r : tx.exec_params("SELECT name, head FROM channels WHERE name = ANY ($1::text[])",
                                            names.str())) {
-    hub.remote_head(r[0].c_str(), r[1].as<std::int64_t>());
+    heads.emplace(r[0].c_str(), r[1].as<std::int64_t>());
   }
+  return heads;
+}
+
+void announce(const Heads& heads, Hub& hub) {
+  for (const auto& [channel, head] : heads) hub.remote_head(channel, head);
 }
 
 }  // namespace
@@ -95,14 +103,28 @@ void HeadListener::run() {
       pqxx::connection conn(url_);
       Receiver receiver(conn, instance_, hub_);
       DeletionReceiver deletions(conn, hub_);
-      announce_heads(conn, hub_);
+      // After (re)connecting: notifications sent while we were away are lost.
+      announce(read_heads(conn, hub_), hub_);
       if (failures > 0) spdlog::info("listening for other instances' commits again");
       failures = 0;
+      // A poll announces the heads the previous one read, not those it
+      // reads: a head just committed here may still be on its way to the
+      // subscribers in memory, and announcing it would send each of them to
+      // the log for it. A version committed a poll ago has arrived, unless
+      // its announcement was lost. Never past the head read now: the
+      // channel may have been deleted and written again meanwhile.
+      Heads previous;
       auto polled = std::chrono::steady_clock::now();
       while (!stopping_ && !reconnect_) {
         conn.await_notification(0, 200'000);
         if (std::chrono::steady_clock::now() - polled >= kHeadPoll) {
-          announce_heads(conn, hub_);
+          Heads current = read_heads(conn, hub_);
+          Heads settled;
+          for (const auto& [channel, head] : current) {
+            if (auto it = previous.find(channel); it != previous.end()) settled[channel] = std::min(it->second, head);
+          }
+          announce(settled, hub_);
+          previous = std::move(current);
           polled = std::chrono::steady_clock::now();
         }
       }

@@ -6,9 +6,9 @@
 // A commit is announced in a transaction of its own just after it (see
 // store/pg_batch.cpp), so an instance that dies between the two never
 // announces it. Every `kHeadPoll` the listener therefore also reads the
-// heads of the channels this instance has subscribers on: such a commit
-// reaches them within that time, and a LISTEN connection that silently
-// stopped working is found and replaced.
+// heads of the channels this instance has subscribers on, and announces
+// them one poll later: such a commit reaches them within two polls, and a
+// LISTEN connection that silently stopped working is found and replaced.
 
 #include <atomic>
 #include <chrono>
