@@ -76,4 +76,6 @@ sio_port="$(port_from "$sio_log" "listening on port")"
 "$(dirname "$0")/etcd.sh" --quick
 # Latency against offered load on both, two rates each, no plot.
 "$(dirname "$0")/plot-latency.sh" --quick
+# WebSocket fan-out with CPU per delivery, beside the Node relay.
+"$(dirname "$0")/ws-fanout.sh" --quick
 echo "1 passed, 0 failed"
