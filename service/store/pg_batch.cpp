@@ -5,7 +5,7 @@
 
 #include "graph/graph.h"
 #include "graph/json.h"
-#include "graph/op.h"
+#include "store/batch_footprint.h"
 #include "store/pg_batch_sql.h"
 #include "store/pg_change_log.h"
 #include "store/pq.h"
@@ -15,7 +15,6 @@ namespace {
 
 using graph::Element;
 using graph::Graph;
-using graph::Op;
 using namespace batch_sql;
 
 api::Ack make_ack(const api::Patch& p, api::Ack::Status status, std::int64_t version) {
@@ -25,47 +24,6 @@ api::Ack make_ack(const api::Patch& p, api::Ack::Status status, std::int64_t ver
   ack.set_server_version(version);
   return ack;
 }
-
-std::string str_field(const google::protobuf::Struct& s, const char* name) {
-  auto it = s.fields().find(name);
-  return it == s.fields().end() ? std::string() : it->second.string_value();
-}
-
-// The node and edge ids a channel's patches may read, so that one query
-// per table loads everything the batch needs.
-struct Footprint {
-  std::set<std::string> nodes;
-  std::set<std::string> edges;
-  std::set<std::string> deleted_nodes;  // their incident edges are needed too
-
-  void add(const api::Patch& p) {
-    switch (*graph::parse_op(p.op())) {
-      case Op::kCreateNode:
-      case Op::kUpdateNode:
-        nodes.insert(p.node_id());
-        break;
-      case Op::kDeleteNode:
-        nodes.insert(p.node_id());
-        deleted_nodes.insert(p.node_id());
-        break;
-      case Op::kCreateEdge:
-        edges.insert(p.edge_id());
-        nodes.insert(str_field(p.data(), "fromNodeId"));
-        nodes.insert(str_field(p.data(), "toNodeId"));
-        break;
-      case Op::kUpdateEdge:
-      case Op::kDeleteEdge:
-        edges.insert(p.edge_id());
-        break;
-      case Op::kSetProperty:
-      case Op::kRemoveProperty:
-        (p.target_type() == "node" ? nodes : edges).insert(p.target_id());
-        break;
-      case Op::kOpaque:
-        break;
-    }
-  }
-};
 
 // Columns 1-5 of a node or edge row: label, properties, stamps, version, client id.
 Element element_from(const PGresult* r, int row) {
