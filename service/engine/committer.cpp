@@ -5,9 +5,28 @@
 #include "observe/metrics.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 namespace syncd::engine {
+namespace {
+
+// At most once a minute: when one announcement fails, usually every one
+// does (a listener that stopped reading fills PostgreSQL's notification
+// queue), and the log would say the same thing at every commit.
+void warn_unannounced(const std::string& why) {
+  static std::atomic<std::int64_t> last{-1};
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t previous = last.load();
+  if (previous >= 0 && now - previous < 60) return;
+  if (!last.compare_exchange_strong(previous, now)) return;
+  spdlog::warn("a commit is stored but other instances were not told ({}); their subscribers get it "
+               "from the head poll within 4 s",
+               why);
+}
+
+}  // namespace
 
 api::Ack refused(const api::Patch& patch, const std::string& code, const std::string& reason) {
   api::Ack ack;
@@ -112,6 +131,10 @@ void Committer::commit(store::ChangeLog& log, std::vector<Item>& items) {
       for (std::size_t i = 0; i < subs.size(); ++i) committed.add(took);
       committed.record(metrics.stage_commit);
       metrics.commit_batch_patches.Observe(static_cast<double>(subs.size()));
+      if (!result->unannounced.empty()) {
+        metrics.database_errors.Increment();
+        warn_unannounced(result->unannounced);
+      }
     } else {
       metrics.database_errors.Increment();
     }

@@ -101,6 +101,9 @@ void HeadListener::run() {
     try {
       reconnect_ = false;
       pqxx::connection conn(url_);
+      // The poll below must not hang the thread that stop() and
+      // reconnect() wait on (a lock on the channels table, a stalled server).
+      pqxx::nontransaction(conn).exec("SET statement_timeout = '10s'; SET lock_timeout = '2s'");
       Receiver receiver(conn, instance_, hub_);
       DeletionReceiver deletions(conn, hub_);
       // After (re)connecting: notifications sent while we were away are lost.

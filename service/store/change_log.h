@@ -48,6 +48,9 @@ struct ChannelBatch {
 struct CommitResult {
   std::vector<api::Ack> acks;         // one per submission, in submission order
   std::vector<ChannelBatch> accepted;  // channels with at least one accepted patch
+  // Why the commit could not be announced to other instances ("" when it
+  // was): they find its versions by their head poll instead.
+  std::string unannounced;
 };
 
 // A patch as the log stores it: its encoded bytes (a Patch without

@@ -339,6 +339,7 @@ absl::StatusOr<CommitResult> commit_batch(PGconn* conn, const std::vector<Submis
     pq::Pipeline commit(conn);
     const int statements = writes.send(commit);
     commit.send("COMMIT");
+    commit.flush_request();  // the acks need not wait for the announcement
     const int notices = writes.send_notices(commit);
     committing = true;
     commit.sync();
@@ -347,10 +348,11 @@ absl::StatusOr<CommitResult> commit_batch(PGconn* conn, const std::vector<Submis
     try {
       for (int i = 0; i < notices; ++i) commit.next();
       commit.finish();
-    } catch (const pq::Error&) {
+    } catch (const pq::Error& e) {
       // The batch is stored; only its announcement or the Sync's answer is
       // missing. The connection, broken or still in pipeline mode, is seen
       // as such and replaced on the caller's next use.
+      result.unannounced = e.what();
     }
   } catch (const pq::Error& e) {
     if (e.connection_lost()) {

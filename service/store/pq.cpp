@@ -180,6 +180,10 @@ void Pipeline::send_prepared(const char* name, std::initializer_list<const std::
   }
 }
 
+void Pipeline::flush_request() {
+  if (PQsendFlushRequest(conn_) != 1) fail(conn_);
+}
+
 void Pipeline::sync() {
   if (PQpipelineSync(conn_) != 1) fail(conn_);
   flush(conn_, deadline());

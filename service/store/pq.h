@@ -96,6 +96,9 @@ class Pipeline {
 
   void send(const char* sql);  // a statement without parameters
   void send_prepared(const char* name, std::initializer_list<const std::string*> params);
+  // Asks the server to send the answers to everything queued so far
+  // without waiting for the Sync (it holds them back until then).
+  void flush_request();
   // Sends everything queued. While sending, it also reads what the server
   // already answered, so neither side can block the other on a full socket.
   void sync();
