@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <pqxx/pqxx>
 #include <set>
 
 #include "harness.h"
@@ -169,6 +170,36 @@ TEST(Ordering, ACommitNeverAnnouncedStillReachesSubscribers) {
   EXPECT_EQ(reader.delivered_versions(), iota(1, 2));
   // The writer's own patch comes back only as its ack; the other one as a broadcast.
   EXPECT_EQ(writer.delivered_versions(), iota(2, 2));
+}
+
+// Other instances normally hear of a commit at once, by its NOTIFY: the
+// head poll is only the fallback, and would hide a missing announcement
+// from tests that wait for delivery.
+TEST(Ordering, EveryCommitIsAnnouncedToOtherInstances) {
+  TestDatabase db;
+  pqxx::connection listener(db.url());
+  struct Heard final : pqxx::notification_receiver {
+    explicit Heard(pqxx::connection_base& c) : pqxx::notification_receiver(c, "syncd_heads") {}
+    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+    std::vector<std::string> payloads;
+  } heard(listener);
+  Syncd server(db.url());
+  SessionClient writer(server, "announced");
+  ASSERT_TRUE(writer.wait_opened());
+  for (int v = 1; v <= 3; ++v) {
+    writer.send(create_node("p" + std::to_string(v), "n" + std::to_string(v)));
+    ASSERT_TRUE(writer.ack("p" + std::to_string(v)));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    const std::string line = "\nannounced " + std::to_string(v);
+    auto announced = [&] {
+      for (const std::string& p : heard.payloads) {
+        if (p.find(line) != std::string::npos) return true;
+      }
+      return false;
+    };
+    while (!announced() && std::chrono::steady_clock::now() < deadline) listener.await_notification(1, 0);
+    EXPECT_TRUE(announced()) << "no NOTIFY for version " << v;
+  }
 }
 
 TEST(Ordering, WatchDeliversHistoryThenLiveInOrder) {
