@@ -172,7 +172,7 @@ TEST(Durability, DatabaseConnectionsKilledDuringWritesLoseNoAckedPatch) {
   // A stream ends as soon as one of its patches is in doubt, while its
   // later patches may still sit in the committer's queue: let them land.
   const std::string head_at_end = db.query_value("SELECT head FROM channels WHERE name = 'severed'");
-  ASSERT_TRUE(wait_idle(s, "severed", "marker"));
+  ASSERT_TRUE(wait_idle(s, "severed", "marker")) << "syncd's log:\n" << s.log();
   std::printf("head when the last stream ended %s, after the marker %s\n", head_at_end.c_str(),
               db.query_value("SELECT head FROM channels WHERE name = 'severed'").c_str());
   EXPECT_EQ(missing_acked(db, acked), "");
