@@ -91,10 +91,10 @@ std::string PresenceLink::next_id() {
 void PresenceLink::connect(const std::string& channel, const std::string& id, api::PresenceConnect connect,
                            std::weak_ptr<Listener> listener) {
   std::lock_guard lock(mu_);
-  connect.set_channel(channel);
-  connect.set_connection_id(id);
   api::PresenceRequest r;
   *r.mutable_connect() = connect;
+  r.mutable_connect()->set_channel(channel);
+  r.mutable_connect()->set_connection_id(id);
   conns_[{channel, id}] = Conn{std::move(connect), 0, 0, std::move(listener)};
   observe::Metrics::get().presence_members.Set(static_cast<double>(conns_.size()));
   enqueue(std::move(r));
@@ -289,6 +289,8 @@ void PresenceLink::run() {
     for (const auto& [key, conn] : conns_) {
       api::PresenceRequest r;
       *r.mutable_connect() = conn.connect;
+      r.mutable_connect()->set_channel(key.first);
+      r.mutable_connect()->set_connection_id(key.second);
       out_.push_back(std::move(r));
       if (conn.delivered > 0 || conn.applied > 0) {
         api::PresenceRequest p;

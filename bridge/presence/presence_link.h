@@ -91,7 +91,7 @@ class PresenceLink {
     std::size_t operator()(const Key& key) const { return std::hash<std::string>{}(key.second); }
   };
   struct Conn {
-    api::PresenceConnect connect;  // with the latest state
+    api::PresenceConnect connect;  // with the latest state; without its channel and id (the key)
     std::int64_t delivered = 0;
     std::int64_t applied = 0;
     std::weak_ptr<Listener> listener;

@@ -77,7 +77,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   std::chrono::steady_clock::time_point reported_{};
   std::chrono::steady_clock::time_point requested_{};  // the last whole list asked of the link
   bool report_due_ = false;  // a position not yet reported
-  std::optional<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry
+  std::unique_ptr<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry (rare: kept out of line)
   // presence_update: a burst of 20, then 20 a second.
   double tokens_ = 20;
   std::chrono::steady_clock::time_point refill_ = std::chrono::steady_clock::now();

@@ -98,6 +98,16 @@ class CoalescingStream {
     return true;
   }
 
+  // Frees the send buffers when nothing waits and no send is in flight, so
+  // an idle socket does not keep the capacity of its last burst (a history
+  // page can be 256 KiB). Called from a periodic timer, not after each
+  // send: a busy socket reuses its buffers.
+  void release_idle_buffers() {
+    if (state_->busy || !state_->pending.empty()) return;
+    std::string().swap(state_->pending);
+    std::string().swap(state_->sending);
+  }
+
   // The first send error, sticky; try_append refuses once there is one.
   boost::beast::error_code error() const { return state_->error; }
 

@@ -174,13 +174,21 @@ void WsSession::watch_idle() {
       return;
     }
     if (self->presence_) self->presence_->tick(self->delivery_->position());
+    self->release_idle_memory();
     self->watch_idle();
   });
 }
 
+// A message is read in two steps: up to kFirstRead bytes, then, only when
+// the message is longer, the rest (Beast then prepares exactly what the
+// frame has left). Beast's own async_read prepares 1,536 bytes up front,
+// which an idle socket would hold for as long as it waits.
 void WsSession::do_read() {
   reading_ = true;
-  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+  ws_.async_read_some(buffer_, kFirstRead, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    if (ec || self->ws_.is_message_done()) return self->on_read(ec, bytes);
+    self->ws_.async_read(self->buffer_, beast::bind_front_handler(&WsSession::on_read, self));
+  });
 }
 
 void WsSession::on_read(beast::error_code ec, std::size_t) {
@@ -200,10 +208,17 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
   }
   charge_read(buffer_.size());
   buffer_.consume(buffer_.size());
+  // A longer message does not pin its buffer for the socket's life.
+  if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
   reading_ = false;
   if (delivery_->outbox_full()) wait_outbox_ = true;
   if (queue_.size() >= ctx_.limits.queue_messages) wait_queue_ = true;
   maybe_read();
+}
+
+void WsSession::release_idle_memory() {
+  if (queue_.empty()) queue_.shrink_to_fit();
+  ws_.next_layer().release_idle_buffers();
 }
 
 void WsSession::maybe_read() {

@@ -94,6 +94,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>,
   void charge_read(std::size_t bytes);  // --max-read-rate: delays the next read when over
   void handle_frame(std::string_view text);
   void watch_idle();
+  // On the idle timer: an empty frame queue and an idle stream give their
+  // buffers back, so 10,000 quiet sockets do not each keep their last burst.
+  void release_idle_memory();
 
   // Frames to the client.
   void enqueue(Frame frame);
@@ -103,6 +106,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession>,
   void end_with(const grpc::Status& status);  // an error frame for `status`, then close
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void finish();  // the socket is done: leave the feed
+
+  // The first read of a message takes at most this much (most client
+  // frames are shorter), and the read buffer keeps no more between
+  // messages: it is what a socket waiting for its client holds.
+  static constexpr std::size_t kFirstRead = 512;
 
   BridgeContext& ctx_;
   boost::beast::websocket::stream<CoalescingStream> ws_;

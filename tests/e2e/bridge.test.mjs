@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDatabase, startBridge, startSyncd } from './syncd_process.mjs';
 import { Client, node, range } from './ws_client.mjs';
+import { clientFrame, RawSocket } from './raw_ws.mjs';
 
 let db;
 let syncd;
@@ -111,6 +112,36 @@ test('a frame over the limit closes that socket with 1009, and only that one', a
   assert.equal((await big.closedWith()).code, 1009);
   bystander.patch(node('still-fine'));
   assert.equal((await bystander.ack('still-fine')).status, 'accepted');
+});
+
+test('a message is read whole however it arrives: long, fragmented around a ping, a few bytes at a time', async () => {
+  const s = await RawSocket.open(bridge.port, '/sync?channel=pieces');
+  await s.waitFor(() => s.messages().some((m) => m.type === 'sync_state'), 10000, 'the first sync_state');
+  const patch = (id, text) => JSON.stringify({ type: 'patch', payload: { ...node(id), data: { label: 'Doc', properties: { text } } } });
+  const acked = (id) => s.waitFor(() => s.messages().some((m) => m.type === 'patch_response' && m.payload.patchId === id),
+    10000, `the ack of ${id}`).then(() => s.messages().find((m) => m.type === 'patch_response' && m.payload.patchId === id).payload);
+  // Short, then far longer than the bridge's first read of a message, then short again.
+  s.sendText(patch('short-1', 'a'));
+  s.sendText(patch('long', 'b'.repeat(40000)));
+  s.sendText(patch('short-2', 'c'));
+  // One message in three fragments with a ping between them, each frame
+  // arriving 7 bytes at a time.
+  const text = patch('fragmented', 'd'.repeat(3000));
+  await s.trickle(clientFrame(0x1, text.slice(0, 100), { fin: false }), 7);
+  await s.trickle(clientFrame(0x9, 'are you there'), 7);
+  await s.trickle(clientFrame(0x0, text.slice(100, 2000), { fin: false }), 7);
+  await s.trickle(clientFrame(0x0, text.slice(2000)), 7);
+  for (const [id, version] of [['short-1', 1], ['long', 2], ['short-2', 3], ['fragmented', 4]]) {
+    assert.deepEqual(await acked(id), { patchId: id, status: 'accepted', serverVersion: version });
+  }
+  assert.ok(s.frames.some((f) => f.opcode === 0xa && f.text.endsWith('there')), 'the ping was answered');
+  // Fragments that add up to more than --max-frame-bytes close the socket with 1009.
+  s.sendText(clientFrame(0x1, patch('over', ''), { fin: false }));
+  s.sendText(clientFrame(0x0, 'x'.repeat(40000), { fin: false }));
+  s.sendText(clientFrame(0x0, 'x'.repeat(40000)));
+  assert.equal((await s.closed())?.code, 1009);
+  s.destroy();
+  assert.equal(s.messages().filter((m) => m.type === 'error').length, 0, JSON.stringify(s.messages()).slice(0, 300));
 });
 
 test('a bad query gets an error and close 1008', async () => {

@@ -35,6 +35,14 @@ export class RawSocket {
 
   write(text) { this.sock.write(Buffer.from(text, 'latin1')); }
 
+  // Sends `frame`'s bytes in writes of `size` bytes, each after the last has
+  // been handed to the kernel, so the server sees them arrive in pieces.
+  async trickle(frame, size) {
+    for (let at = 0; at < frame.bytes.length; at += size) {
+      await new Promise((resolve) => this.sock.write(frame.bytes.subarray(at, at + size), resolve));
+    }
+  }
+
   parse() {
     if (this.status === null) {
       const end = this.buf.indexOf('\r\n\r\n');
@@ -88,12 +96,17 @@ class Frame {
 
 // A client's text frame, masked once, so that sending it again costs the
 // test process nothing (a fixed mask is legal, if not what a browser does).
-export function textFrame(payload) {
+export function textFrame(payload) { return clientFrame(0x1, payload); }
+
+// Any client frame: `opcode` (0x0 continuation, 0x1 text, 0x9 ping), and
+// `fin` false for a fragment that more of its message follows.
+export function clientFrame(opcode, payload, { fin = true } = {}) {
   const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
   const mask = randomBytes(4);
-  const head = data.length < 126 ? Buffer.from([0x81, 0x80 | data.length])
-    : data.length < 65536 ? Buffer.from([0x81, 0x80 | 126, data.length >> 8, data.length & 0xff])
-      : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(data.length)); return b; })()]);
+  const first = (fin ? 0x80 : 0) | opcode;
+  const head = data.length < 126 ? Buffer.from([first, 0x80 | data.length])
+    : data.length < 65536 ? Buffer.from([first, 0x80 | 126, data.length >> 8, data.length & 0xff])
+      : Buffer.concat([Buffer.from([first, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(data.length)); return b; })()]);
   const masked = Buffer.allocUnsafe(data.length);
   for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ mask[i & 3];
   return new Frame(Buffer.concat([head, mask, masked]));
