@@ -50,6 +50,7 @@ port="$(port_from "$log" "serving gRPC on port")"
 bridge_pid=$!
 bridge_port="$(port_from "$bridge_log" "listening on port")"
 "$SYNCBENCH_BIN" idle --smoke --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
+"$SYNCBENCH_BIN" idle --smoke --history 600 --database-url "$url" --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 "$SYNCBENCH_BIN" fanout --smoke --bridge "127.0.0.1:$bridge_port"
 "$SYNCBENCH_BIN" idle --smoke --socketio --bridge "127.0.0.1:$bridge_port" --server "127.0.0.1:$port" --bridge-pid "$bridge_pid" --syncd-pid "$pid"
 "$SYNCBENCH_BIN" fanout --smoke --socketio --bridge "127.0.0.1:$bridge_port"

@@ -15,40 +15,15 @@
 #include <libpq-fe.h>
 
 #include <iostream>
-#include <pqxx/pqxx>
 
 #include "api/grpc.h"
 #include "commands.h"
+#include "fill.h"
 #include "raw_session.h"
 #include "report.h"
 
 namespace syncbench {
 namespace {
-
-// Fills `channel` with versions 1..n in one statement (the body is one
-// realistic create_node patch; the log is all that is read here).
-std::int64_t fill(const std::string& url, const std::string& channel, std::int64_t n) {
-  api::Patch p;
-  p.set_id("catchup");
-  p.set_client_id("syncbench");
-  p.set_op("create_node");
-  p.set_node_id("n");
-  (*p.mutable_data()->mutable_fields())["label"].set_string_value("Person");
-  (*(*p.mutable_data()->mutable_fields())["properties"].mutable_struct_value()->mutable_fields())["name"]
-      .set_string_value("Ada Lovelace");
-  const std::string body = p.SerializeAsString();
-  pqxx::connection c(url);
-  pqxx::work tx(c);
-  const std::int64_t id =
-      tx.exec1("INSERT INTO channels (name) VALUES (" + tx.quote(channel) + ") RETURNING id")[0].as<std::int64_t>();
-  tx.exec("INSERT INTO patches (channel_id, version, patch_id, client_id, op, body) SELECT " + std::to_string(id) +
-          ", g, 'p' || g, 'syncbench', 'create_node', " +
-          tx.quote_raw(reinterpret_cast<const unsigned char*>(body.data()), body.size()) +
-          " FROM generate_series(1, " + std::to_string(n) + ") AS g");
-  tx.exec("UPDATE channels SET head = " + std::to_string(n) + " WHERE id = " + std::to_string(id));
-  tx.commit();
-  return id;
-}
 
 // The anchor: rows/s of COPY ... TO STDOUT of the same rows, in version order.
 double copy_rate(const std::string& url, std::int64_t channel_id, std::int64_t n) {
@@ -161,7 +136,7 @@ std::int64_t read_decoded(const std::shared_ptr<grpc::Channel>& channel, const s
 int catchup(const CatchupOptions& o) {
   const std::string channel = "catchup-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   std::cerr << "catchup: filling " << channel << " with " << o.patches << " patches..." << std::endl;
-  const std::int64_t id = fill(o.database_url, channel, o.patches);
+  const std::int64_t id = syncbench::fill(o.database_url, channel, o.patches);
   const double anchor = copy_rate(o.database_url, id, o.patches);
 
   grpc::ChannelArguments args;

@@ -48,6 +48,10 @@ struct IdleOptions {
   int channels = 100;
   int settle_ms = 3000;
   bool socketio = false;  // Socket.IO sockets (each joins a channel) instead of /sync WebSockets
+  // Patches written into each channel first (needs database_url); each
+  // WebSocket then reads them all before it counts as idle.
+  int history = 0;
+  std::string database_url;
   bool json = false;
 };
 int idle(const IdleOptions& o);

@@ -4,6 +4,8 @@
 // memory grew per connection; then opens N gRPC Sessions straight to syncd and reports the
 // same for syncd. (The bridge's sockets share one Watch per channel, so
 // they cost syncd almost nothing: the sessions are measured directly.)
+// With --history N each channel first gets N patches, and a socket counts
+// as idle once it has read them all: what a socket keeps after a burst.
 
 #include <cmath>
 #include <condition_variable>
@@ -13,10 +15,13 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include <grpcpp/grpcpp.h>
 
 #include "api/grpc.h"
 #include "commands.h"
+#include "fill.h"
 #include "report.h"
 #include "socketio.h"
 #include "ws_conn.h"
@@ -110,12 +115,18 @@ int idle(const IdleOptions& o) {
               << o.syncd_pid << " (both must run on this machine)\n";
     return 2;
   }
+  // Fresh names with history: fill() creates its channels.
+  const std::string prefix = o.history > 0 ? "idle-" + std::to_string(::getpid()) + "-" : "idle-";
+  if (o.history > 0) {
+    std::cerr << "idle: writing " << o.history << " patches into each of " << o.channels << " channels..." << std::endl;
+    for (int c = 0; c < o.channels; ++c) syncbench::fill(o.database_url, prefix + std::to_string(c), o.history);
+  }
   std::vector<std::shared_ptr<WsConn>> conns(o.connections);
   int ready = 0, failed = 0, started = 0;
   // Open in waves, so the bridge's accept queue is not the thing measured.
   std::function<void()> open_more = [&] {
     for (int k = 0; k < 200 && started < o.connections; ++k, ++started) {
-      const std::string channel = "idle-" + std::to_string(started % o.channels);
+      const std::string channel = prefix + std::to_string(started % o.channels);
       auto done = [&](bool ok) {
         ok ? ++ready : ++failed;
         if (ready + failed == started) open_more();
@@ -131,6 +142,20 @@ int idle(const IdleOptions& o) {
               slot->send("40");
             },
             [&slot, channel, done](std::string_view frame) { socketio_control(*slot, frame, channel, done); });
+      } else if (o.history > 0) {
+        // Ready once the last page of the history has arrived.
+        slot = std::make_shared<WsConn>(
+            ioc, o.bridge_host, "/sync?since=0&channel=" + channel,
+            [done](bool ok) {
+              if (!ok) done(false);
+            },
+            [done](std::string_view frame) {
+              if (frame.find("\"type\":\"sync_state\"") != std::string_view::npos &&
+                  frame.find("\"hasMore\":false") != std::string_view::npos) {
+                done(true);
+              }
+            });
+        slot->also_first_frame();
       } else {
         slot = std::make_shared<WsConn>(ioc, o.bridge_host, "/sync?since=head&channel=" + channel, done);
       }
@@ -159,7 +184,7 @@ int idle(const IdleOptions& o) {
       {"syncd_rss_kib_growth_with_sessions", session_kib},
       {"bytes_per_websocket_in_bridge", std::round(per_ws)},
       {"bytes_per_session_in_syncd", std::round(per_session)},
-      {"parameters", {{"connections", o.connections}, {"channels", o.channels}, {"settle_ms", o.settle_ms},
+      {"parameters", {{"connections", o.connections}, {"channels", o.channels}, {"history", o.history}, {"settle_ms", o.settle_ms},
                       {"protocol", o.socketio ? "socketio" : "json"}}},
       {"machine", machine()}};
   if (o.json) {

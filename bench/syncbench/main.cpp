@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
   }
   if (command == "idle") {
     syncbench::IdleOptions o;
+    o.database_url = env_or("DATABASE_URL", "");
     std::string bridge = "127.0.0.1:8080";
     po::options_description f("Usage: syncbench idle --bridge-pid P --syncd-pid P [flags]\n\nFlags");
     f.add_options()("help,h", "show this help")("bridge", po::value(&bridge)->default_value(bridge), "sync-bridge IP:PORT")(
@@ -247,6 +248,10 @@ int main(int argc, char** argv) {
         "channels", po::value(&o.channels)->default_value(o.channels), "channels they spread over")(
         "settle-ms", po::value(&o.settle_ms)->default_value(o.settle_ms), "wait before measuring")(
         "socketio", po::bool_switch(&o.socketio), "Socket.IO sockets (sync:join each) instead of /sync WebSockets")(
+        "history", po::value(&o.history)->default_value(o.history),
+        "patches written into each channel first, which every WebSocket reads before it idles")(
+        "database-url", po::value(&o.database_url)->default_value(o.database_url, "$DATABASE_URL"),
+        "syncd's database, for --history")(
         "json", po::bool_switch(&o.json), "print one JSON object")("smoke", po::bool_switch(&smoke), "small and short");
     if (!parse(argc - 1, argv + 1, f, vm, rc)) return rc;
     const auto colon = bridge.rfind(':');
@@ -255,6 +260,10 @@ int main(int argc, char** argv) {
     if (smoke) o.connections = 50, o.channels = 5, o.settle_ms = 300;
     if (o.bridge_pid <= 0 || o.syncd_pid <= 0) {
       std::cerr << "syncbench idle: give --bridge-pid and --syncd-pid\n";
+      return 2;
+    }
+    if (o.history < 0 || (o.history > 0 && (o.database_url.empty() || o.socketio))) {
+      std::cerr << "syncbench idle: --history N needs --database-url (or DATABASE_URL) and /sync WebSockets\n";
       return 2;
     }
     sync_runtime::raise_open_file_limit();

@@ -39,13 +39,20 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
       self->ws_.async_handshake(self->host_, self->target_, [self](boost::beast::error_code ec) {
         if (ec) return self->on_open_(false);
         self->ws_.async_read(self->buffer_, [self](boost::beast::error_code ec, std::size_t) {
-          self->buffer_.consume(self->buffer_.size());
           self->on_open_(!ec);
+          if (!ec && self->first_to_on_frame_ && self->on_frame_) {
+            const auto data = self->buffer_.cdata();
+            self->on_frame_(std::string_view(static_cast<const char*>(data.data()), data.size()));
+          }
+          self->buffer_.consume(self->buffer_.size());
           if (!ec) self->read();
         });
       });
     });
   }
+
+  // on_frame also gets the first frame (after on_open).
+  void also_first_frame() { first_to_on_frame_ = true; }
 
   // Queues one text frame; call on the strand (post through executor()).
   void send(std::string text) {
@@ -88,6 +95,7 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   std::function<void(bool)> on_open_;
   std::function<void(std::string_view)> on_frame_;
   std::deque<std::string> out_;
+  bool first_to_on_frame_ = false;
 };
 
 }  // namespace syncbench
