@@ -143,19 +143,27 @@ int idle(const IdleOptions& o) {
             },
             [&slot, channel, done](std::string_view frame) { socketio_control(*slot, frame, channel, done); });
       } else if (o.history > 0) {
-        // Ready once the last page of the history has arrived.
+        // Ready once the last page of the history has arrived; failed when
+        // the socket ends first. Counted once either way.
+        auto settled = std::make_shared<bool>(false);
+        auto once = [done, settled](bool ok) {
+          if (*settled) return;
+          *settled = true;
+          done(ok);
+        };
         slot = std::make_shared<WsConn>(
             ioc, o.bridge_host, "/sync?since=0&channel=" + channel,
-            [done](bool ok) {
-              if (!ok) done(false);
+            [once](bool ok) {
+              if (!ok) once(false);
             },
-            [done](std::string_view frame) {
+            [once](std::string_view frame) {
               if (frame.find("\"type\":\"sync_state\"") != std::string_view::npos &&
                   frame.find("\"hasMore\":false") != std::string_view::npos) {
-                done(true);
+                once(true);
               }
             });
         slot->also_first_frame();
+        slot->on_end([once] { once(false); });
       } else {
         slot = std::make_shared<WsConn>(ioc, o.bridge_host, "/sync?since=head&channel=" + channel, done);
       }

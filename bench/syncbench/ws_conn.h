@@ -53,6 +53,8 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
 
   // on_frame also gets the first frame (after on_open).
   void also_first_frame() { first_to_on_frame_ = true; }
+  // Called once the connection ends after it opened (closed by either side).
+  void on_end(std::function<void()> fn) { on_end_ = std::move(fn); }
 
   // Queues one text frame; call on the strand (post through executor()).
   void send(std::string text) {
@@ -70,7 +72,10 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
  private:
   void read() {
     ws_.async_read(buffer_, [self = shared_from_this()](boost::beast::error_code ec, std::size_t) {
-      if (ec) return;
+      if (ec) {
+        if (self->on_end_) self->on_end_();
+        return;
+      }
       if (self->on_frame_) {
         const auto data = self->buffer_.cdata();
         self->on_frame_(std::string_view(static_cast<const char*>(data.data()), data.size()));
@@ -96,6 +101,7 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   std::function<void(std::string_view)> on_frame_;
   std::deque<std::string> out_;
   bool first_to_on_frame_ = false;
+  std::function<void()> on_end_;
 };
 
 }  // namespace syncbench

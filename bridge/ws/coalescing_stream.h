@@ -99,9 +99,9 @@ class CoalescingStream {
   }
 
   // Frees the send buffers when nothing waits and no send is in flight, so
-  // an idle socket does not keep the capacity of its last burst (a history
-  // page can be 256 KiB). Called from a periodic timer, not after each
-  // send: a busy socket reuses its buffers.
+  // an idle socket does not keep the capacity of its last burst (up to
+  // kMaxPending plus a history page, which can be 1 MiB). Called from a
+  // periodic timer, not after each send: a busy socket reuses its buffers.
   void release_idle_buffers() {
     if (state_->busy || !state_->pending.empty()) return;
     std::string().swap(state_->pending);

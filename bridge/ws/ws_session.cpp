@@ -180,9 +180,10 @@ void WsSession::watch_idle() {
 }
 
 // A message is read in two steps: up to kFirstRead bytes, then, only when
-// the message is longer, the rest (Beast then prepares exactly what the
-// frame has left). Beast's own async_read prepares 1,536 bytes up front,
-// which an idle socket would hold for as long as it waits.
+// the message is longer, the rest (frame by frame, Beast preparing what
+// each frame has left, at least 1,536 bytes but for the last). Beast's own
+// async_read prepares 1,536 bytes up front, which an idle socket would
+// hold for as long as it waits.
 void WsSession::do_read() {
   reading_ = true;
   ws_.async_read_some(buffer_, kFirstRead, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
