@@ -148,6 +148,9 @@ test('failover: the primary dies, its synchronous standby is promoted, syncd goe
   await pair.primary.kill9();
   const killed = now();
   await sleep(1000);  // the time it takes to notice, in real life
+  // The standby takes writes before `pg_ctl promote -w` returns (it polls),
+  // so "no primary" ends when the promotion starts.
+  const promoting = now();
   await promote(pair.standby);
   const promoted = now();
   const accepted = await acceptedPush(load.client, 'probe', 30000, 50).catch((e) => e);
@@ -160,7 +163,7 @@ test('failover: the primary dies, its synchronous standby is promoted, syncd goe
     `${accepted instanceof Error ? 'never' : ms(accepted - promoted)}, first accepted writer patch in ${ms(firstWriterAck() - promoted)}`);
   if (!(accepted instanceof Error) && accepted - promoted > 15000) problems.push(`first accepted patch ${ms(accepted - promoted)} after the promotion`);
 
-  const outage = answersBetween(load.writers, killed, promoted);
+  const outage = answersBetween(load.writers, killed, promoting);
   const acceptedInOutage = outage.attempts.filter((a) => a.outcome === 'accepted');
   if (acceptedInOutage.length > 0) problems.push(`accepted with no primary: ${JSON.stringify(acceptedInOutage.slice(0, 3))}`);
 
