@@ -236,8 +236,19 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
       merged.push_back(std::move(p));
     }
   }
+  // A round with nothing to write writes only a due heartbeat: an idle
+  // instance is then a transaction every ttl/6 (5 s by default), not one a
+  // round, and a machine may still hold up its rounds for most of the ttl
+  // before its connections are taken for gone.
+  const auto beat_every = std::max<Clock::duration>(Clock::duration(options_.ttl) / 6, options_.interval);
+  const bool write = rewrite || !rows.empty() || !gone.empty() || !merged.empty() || now - last_write_ >= beat_every;
   try {
-    if (db.write(rows, gone, merged) && !rewrite) {  // also the heartbeat
+    bool revived = false;
+    if (write) {
+      last_write_ = now;
+      revived = db.write(rows, gone, merged);  // also the heartbeat
+    }
+    if (revived && !rewrite) {
       spdlog::warn("presence: this instance was taken for dead (no heartbeat for {} s); listing its connections again",
                    options_.ttl.count());
       std::lock_guard lock(mu_);

@@ -4,8 +4,9 @@
 //
 // PostgreSQL is the one source of truth (store/pg_presence.h). Each
 // instance writes the rows of the connections it holds, in one transaction
-// every `interval`, and refreshes its heartbeat; any instance deletes the
-// rows of an instance silent for `ttl` (it died: its connections leave
+// every `interval` in which something changed, and refreshes its heartbeat
+// with every write and at least every ttl/6; any instance deletes the rows
+// of an instance silent for `ttl` (it died: its connections leave
 // everyone's list). Every write NOTIFYs the channels it touched; an
 // instance with watchers of a channel then reads the channel's rows written
 // since its last read (and, when the count fell, the ids, to find who
@@ -163,6 +164,7 @@ class Presence {
   // The presence thread's own.
   std::map<std::string, View> views_;
   std::chrono::steady_clock::time_point last_sweep_{};
+  std::chrono::steady_clock::time_point last_write_{};  // of this instance's rows or heartbeat
   std::atomic<std::size_t> known_{0};
   std::thread thread_;
 };

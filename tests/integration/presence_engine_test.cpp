@@ -139,6 +139,33 @@ TEST(PresenceEngine, ALargeChannelSendsJoinsAtOnceAndEachMembersUpdatesAtMostOnc
   EXPECT_EQ(seen->lists, lists_before) << "the changes went as events";
 }
 
+TEST(PresenceEngine, AnIdleInstanceOnlyRenewsItsHeartbeatAndKeepsItsMembersListed) {
+  TestDatabase db;
+  // Counts instance a's writes: each one upserts its heartbeat row.
+  db.exec(R"(CREATE TABLE beats (at timestamptz NOT NULL DEFAULT clock_timestamp());
+             CREATE FUNCTION count_beat() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO beats DEFAULT VALUES; RETURN NULL; END $$;
+             CREATE TRIGGER beat AFTER INSERT OR UPDATE ON presence_instances
+               FOR EACH ROW WHEN (NEW.instance_id = 'a') EXECUTE FUNCTION count_beat())");
+  engine::Presence a(db.url(), "a", options(1000)), b(db.url(), "b", options(1000));
+  auto seen = std::make_shared<Recorder>();
+  b.watch("doc", seen);
+  a.connect("doc", member("a.0", "idle"));
+  ASSERT_TRUE(seen->wait_for([&] { return seen->members.count("a.0") == 1; }));
+
+  // Idle for twice the ttl (3 s): a round every 50 ms, a heartbeat due every
+  // 0.5 s. Each round writing would be about 120 writes.
+  const std::string from = db.query_value("SELECT clock_timestamp()");
+  std::this_thread::sleep_for(6s);  // the span observed, not a wait for a result
+  const int writes = std::stoi(db.query_value("SELECT count(*) FROM beats WHERE at > '" + from + "'"));
+  EXPECT_GE(writes, 2) << "the heartbeat must still be renewed";
+  EXPECT_LE(writes, 16) << "an idle instance writes only its heartbeat";
+  // Renewed often enough: b's sweeps never took a for dead.
+  std::lock_guard lock(seen->mu_);
+  EXPECT_EQ(seen->members.count("a.0"), 1u);
+  EXPECT_EQ(seen->leaves, 0);
+}
+
 TEST(PresenceEngine, EveryWatcherEndsWithWhatTheDatabaseHolds) {
   TestDatabase db;
   engine::Presence a(db.url(), "a", options(1000)), b(db.url(), "b", options(1000));
