@@ -4,6 +4,7 @@
 
 #include "socketio/registry.h"
 #include "ws/append_text.h"
+#include "ws/lean_read.h"
 
 namespace bridge::socketio {
 
@@ -51,7 +52,7 @@ void EioWebSocket::on_accept(beast::error_code ec) {
 }
 
 void EioWebSocket::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&EioWebSocket::on_read, shared_from_this()));
+  async_read_lean(ws_, buffer_, beast::bind_front_handler(&EioWebSocket::on_read, shared_from_this()));
 }
 
 void EioWebSocket::on_read(beast::error_code ec, std::size_t) {
@@ -63,7 +64,7 @@ void EioWebSocket::on_read(beast::error_code ec, std::size_t) {
   }
   on_packet(beast::buffers_to_string(buffer_.cdata()));
   const std::size_t bytes = buffer_.size();
-  buffer_.consume(bytes);
+  release_read(buffer_);
   if (closed_) return;
   if (const auto resume = read_rate_.charge(bytes)) {
     read_timer_.expires_at(*resume);

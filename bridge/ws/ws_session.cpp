@@ -10,6 +10,7 @@
 #include "socket/close_codes.h"
 #include "socket/strand_post.h"
 #include "ws/append_text.h"
+#include "ws/lean_read.h"
 
 namespace bridge {
 
@@ -179,17 +180,9 @@ void WsSession::watch_idle() {
   });
 }
 
-// A message is read in two steps: up to kFirstRead bytes, then, only when
-// the message is longer, the rest (frame by frame, Beast preparing what
-// each frame has left, at least 1,536 bytes but for the last). Beast's own
-// async_read prepares 1,536 bytes up front, which an idle socket would
-// hold for as long as it waits.
 void WsSession::do_read() {
   reading_ = true;
-  ws_.async_read_some(buffer_, kFirstRead, [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    if (ec || self->ws_.is_message_done()) return self->on_read(ec, bytes);
-    self->ws_.async_read(self->buffer_, beast::bind_front_handler(&WsSession::on_read, self));
-  });
+  async_read_lean(ws_, buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
 }
 
 void WsSession::on_read(beast::error_code ec, std::size_t) {
@@ -208,9 +201,7 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
     handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
   charge_read(buffer_.size());
-  buffer_.consume(buffer_.size());
-  // A longer message does not pin its buffer for the socket's life.
-  if (buffer_.capacity() > kFirstRead) buffer_.shrink_to_fit();
+  release_read(buffer_);
   reading_ = false;
   if (delivery_->outbox_full()) wait_outbox_ = true;
   if (queue_.size() >= ctx_.limits.queue_messages) wait_queue_ = true;

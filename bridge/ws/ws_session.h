@@ -107,11 +107,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>,
   void begin_close(boost::beast::websocket::close_code code, std::string reason);
   void finish();  // the socket is done: leave the feed
 
-  // The first read of a message takes at most this much (most client
-  // frames are shorter), and the read buffer keeps no more between
-  // messages: it is what a socket waiting for its client holds.
-  static constexpr std::size_t kFirstRead = 512;
-
   BridgeContext& ctx_;
   boost::beast::websocket::stream<CoalescingStream> ws_;
   boost::beast::flat_buffer buffer_;

@@ -711,6 +711,31 @@ test('malformed Engine.IO packets close that connection only', async () => {
   good.close();
 });
 
+test('long events over WebSocket arrive whole, in one frame or in fragments', async () => {
+  // The bridge reads the first 512 bytes of a message, then the rest: a
+  // message must come out whole however its frames split it.
+  const ch = 'sio-long';
+  const reader = await joined(ch);
+  const raw = await RawEio.open(bridge.port);
+  await raw.connect();
+  assert.equal((await raw.emit('sync:join', { channel: ch })).success, true);
+  const whole = insert('long-whole', { title: 'w'.repeat(3000) });
+  accepted(await raw.emit('sync:change', whole), whole);
+  // The same event as three fragments: 300 bytes, 3 bytes, and the rest.
+  const split = insert('long-split', { title: 's'.repeat(5000) });
+  const id = raw.nextId++;
+  const text = `42${id}${JSON.stringify(['sync:change', split])}`;
+  raw.ws.send(text.slice(0, 300), { fin: false });
+  raw.ws.send(text.slice(300, 303), { fin: false });
+  raw.ws.send(text.slice(303), { fin: true });
+  await raw.waitFor(() => raw.packets.some((p) => p.type === 3 && p.id === id), 10000, 'the fragmented event\'s ack');
+  accepted(raw.packets.find((p) => p.type === 3 && p.id === id).data[0], split);
+  await reader.waitFor(() => reader.changes.length === 2, 5000, 'both long changes');
+  assert.deepEqual(reader.changes.map((c) => [c.id, c.data.title.length]), [[whole.id, 3000], [split.id, 5000]]);
+  assert.equal(raw.closed, null);
+  raw.close();
+});
+
 // One plain HTTP request to the bridge on a connection of its own.
 function http(method, path, body = null, onRequest = () => {}) {
   return new Promise((resolve, reject) => {
