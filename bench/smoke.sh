@@ -73,6 +73,8 @@ sio_port="$(port_from "$sio_log" "listening on port")"
 "$(dirname "$0")/presence.sh" --quick
 "$(dirname "$0")/presence-cost.sh" --quick
 "$(dirname "$0")/metrics-scrape.sh" --quick
+# CPU per patch at the peak and paced below it.
+"$(dirname "$0")/push-cost.sh" --quick
 # push against syncd and etcd, one short pair (installs etcd-server if missing).
 "$(dirname "$0")/etcd.sh" --quick
 # Latency against offered load on both, two rates each, no plot.
