@@ -61,9 +61,7 @@ bool parse(int argc, char** argv, po::options_description& flags, po::variables_
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
@@ -271,4 +269,18 @@ int main(int argc, char** argv) {
   }
   std::cerr << "syncbench: unknown command \"" << command << "\"\n\n" << kUsage;
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    // A database step (filling a channel, an anchor) that failed: say so
+    // rather than abort.
+    std::cerr << "syncbench " << (argc > 1 ? argv[1] : "") << ": " << e.what()
+              << "\n(is the database at --database-url reachable, and migrated by `syncd migrate up`?)\n";
+    return 1;
+  }
 }
