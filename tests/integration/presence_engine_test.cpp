@@ -166,6 +166,36 @@ TEST(PresenceEngine, AnIdleInstanceOnlyRenewsItsHeartbeatAndKeepsItsMembersListe
   EXPECT_EQ(seen->leaves, 0);
 }
 
+TEST(PresenceEngine, RowsTheDatabaseLostAreWrittenAgainOnTheNextConnection) {
+  TestDatabase db;
+  engine::Presence a(db.url(), "a", options(1000)), b(db.url(), "b", options(1000));
+  auto seen = std::make_shared<Recorder>();
+  b.watch("doc", seen);
+  a.connect("doc", member("a.0", "x"));
+  a.connect("doc", member("a.1", "y"));
+  a.set_state("doc", "a.1", state(5));
+  ASSERT_TRUE(seen->wait_for([&] { return seen->state_of("a.1") == R"({"n":5})"; }));
+
+  // What a crash that lost the last commits looks like (joins and states
+  // are committed without waiting for the WAL flush): the rows are gone,
+  // and every connection with them.
+  db.exec("DELETE FROM presence WHERE instance_id = 'a'");
+  db.set_allow_connections(false);
+  db.set_allow_connections(true);
+  // Instance a writes every row again on its new connection, as it was.
+  std::map<std::string, std::string> stored;
+  for (int i = 0; i < 200 && stored.size() < 2; ++i) {
+    std::this_thread::sleep_for(100ms);  // polling for the rows, up to 20 s
+    stored.clear();
+    for (const auto& row : db.query("SELECT connection_id, state::text FROM presence WHERE instance_id = 'a'")) {
+      stored[row[0]] = graph::to_json(*graph::struct_from_json(row[1]));
+    }
+  }
+  EXPECT_EQ(stored, (std::map<std::string, std::string>{{"a.0", R"({"name":"x"})"}, {"a.1", R"({"n":5})"}}));
+  // And the watcher on b ends with both.
+  EXPECT_TRUE(seen->wait_for([&] { return seen->members.size() == 2 && seen->state_of("a.1") == R"({"n":5})"; }));
+}
+
 TEST(PresenceEngine, EveryWatcherEndsWithWhatTheDatabaseHolds) {
   TestDatabase db;
   engine::Presence a(db.url(), "a", options(1000)), b(db.url(), "b", options(1000));
