@@ -125,12 +125,6 @@ bool PgPresence::write(const std::vector<PresenceRow>& rows,
                        const std::vector<std::pair<std::string, std::string>>& gone,
                        const std::vector<PositionRow>& positions) {
   pqxx::work tx(conn_);
-  // Joins, states and the heartbeat do not wait for the WAL flush: a
-  // database that loses them (a crash, a failover) is a new connection
-  // here, on which every local row is written again. Removals and
-  // positions wait: a lost removal would leave a ghost, a lost position
-  // would go back.
-  if (gone.empty() && positions.empty()) tx.exec0("SET LOCAL synchronous_commit TO off");
   std::set<std::string> touched;
   // Removals first: a connection that left and came back in one round stays.
   if (!gone.empty()) {

@@ -176,9 +176,8 @@ TEST(PresenceEngine, RowsTheDatabaseLostAreWrittenAgainOnTheNextConnection) {
   a.set_state("doc", "a.1", state(5));
   ASSERT_TRUE(seen->wait_for([&] { return seen->state_of("a.1") == R"({"n":5})"; }));
 
-  // What a crash that lost the last commits looks like (joins and states
-  // are committed without waiting for the WAL flush): the rows are gone,
-  // and every connection with them.
+  // What a database crash does to the presence tables, which are unlogged:
+  // the rows are gone, and every connection with them.
   db.exec("DELETE FROM presence WHERE instance_id = 'a'");
   db.set_allow_connections(false);
   db.set_allow_connections(true);
