@@ -185,7 +185,6 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   std::vector<std::pair<Key, std::string>> to_load;  // named clients starting from their saved position
   {
     std::lock_guard lock(mu_);
-    gone.swap(gone_);
     for (auto& [key, l] : locals_) {
       if (l.load_position) to_load.emplace_back(key, l.member.client_id());
     }
@@ -202,6 +201,9 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   }
   {
     std::lock_guard lock(mu_);
+    // Taken only now, after the reads above, which may throw: from here on
+    // a failure puts them back (below).
+    gone.swap(gone_);
     // A large channel's members are told of a state at most once a second,
     // so it is written no more often. Large as this instance sees it: its
     // own connections there, or the members it last read.
@@ -237,10 +239,10 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     }
   }
   // A round with nothing to write writes only a due heartbeat: an idle
-  // instance is then a transaction every ttl/6 (5 s by default), not one a
-  // round, and a machine may still hold up its rounds for most of the ttl
-  // before its connections are taken for gone.
-  const auto beat_every = std::max<Clock::duration>(Clock::duration(options_.ttl) / 6, options_.interval);
+  // instance is then a transaction every ttl/10 (3 s by default), not one
+  // a round, and a machine may still hold up its rounds for 9/10 of the
+  // ttl before its connections are taken for gone.
+  const auto beat_every = std::max<Clock::duration>(Clock::duration(options_.ttl) / 10, options_.interval);
   const bool write = rewrite || !rows.empty() || !gone.empty() || !merged.empty() || now - last_write_ >= beat_every;
   try {
     bool revived = false;

@@ -5,7 +5,7 @@
 // PostgreSQL is the one source of truth (store/pg_presence.h). Each
 // instance writes the rows of the connections it holds, in one transaction
 // every `interval` in which something changed, and refreshes its heartbeat
-// with every write and at least every ttl/6; any instance deletes the rows
+// with every write and at least every ttl/10; any instance deletes the rows
 // of an instance silent for `ttl` (it died: its connections leave
 // everyone's list). Every write NOTIFYs the channels it touched; an
 // instance with watchers of a channel then reads the channel's rows written

@@ -154,45 +154,51 @@ TEST(PresenceEngine, AnIdleInstanceOnlyRenewsItsHeartbeatAndKeepsItsMembersListe
   ASSERT_TRUE(seen->wait_for([&] { return seen->members.count("a.0") == 1; }));
 
   // Idle for twice the ttl (3 s): a round every 50 ms, a heartbeat due every
-  // 0.5 s. Each round writing would be about 120 writes.
+  // 0.3 s. Each round writing would be about 120 writes.
   const std::string from = db.query_value("SELECT clock_timestamp()");
   std::this_thread::sleep_for(6s);  // the span observed, not a wait for a result
   const int writes = std::stoi(db.query_value("SELECT count(*) FROM beats WHERE at > '" + from + "'"));
   EXPECT_GE(writes, 2) << "the heartbeat must still be renewed";
-  EXPECT_LE(writes, 16) << "an idle instance writes only its heartbeat";
+  EXPECT_LE(writes, 40) << "an idle instance writes only its heartbeat";
   // Renewed often enough: b's sweeps never took a for dead.
   std::lock_guard lock(seen->mu_);
   EXPECT_EQ(seen->members.count("a.0"), 1u);
   EXPECT_EQ(seen->leaves, 0);
 }
 
-TEST(PresenceEngine, RowsTheDatabaseLostAreWrittenAgainOnTheNextConnection) {
+TEST(PresenceEngine, RowsTheDatabaseLostAreWrittenAgain) {
   TestDatabase db;
-  engine::Presence a(db.url(), "a", options(1000)), b(db.url(), "b", options(1000));
-  auto seen = std::make_shared<Recorder>();
-  b.watch("doc", seen);
+  engine::Presence a(db.url(), "a", options(1000));
   a.connect("doc", member("a.0", "x"));
   a.connect("doc", member("a.1", "y"));
   a.set_state("doc", "a.1", state(5));
-  ASSERT_TRUE(seen->wait_for([&] { return seen->state_of("a.1") == R"({"n":5})"; }));
+  const std::map<std::string, std::string> want{{"a.0", R"({"name":"x"})"}, {"a.1", R"({"n":5})"}};
+  // a's rows as stored, once they equal `want` or after 20 s.
+  const auto stored = [&] {
+    std::map<std::string, std::string> rows;
+    for (int i = 0; i < 200; ++i) {
+      rows.clear();
+      for (const auto& row : db.query("SELECT connection_id, state::text FROM presence WHERE instance_id = 'a'")) {
+        rows[row[0]] = graph::to_json(*graph::struct_from_json(row[1]));
+      }
+      if (rows == want) break;
+      std::this_thread::sleep_for(100ms);  // polling for the rows
+    }
+    return rows;
+  };
+  ASSERT_EQ(stored(), want);
 
-  // What a database crash does to the presence tables, which are unlogged:
-  // the rows are gone, and every connection with them.
+  // Taken for dead (what another instance's sweep does after a stall):
+  // a's heartbeat finds its row gone, and a lists its connections again.
+  db.exec("DELETE FROM presence WHERE instance_id = 'a'; DELETE FROM presence_instances WHERE instance_id = 'a'");
+  EXPECT_EQ(stored(), want) << "after a sweep";
+
+  // A database crash empties the presence tables, which are unlogged, and
+  // ends every connection: a's next connection writes every row again.
   db.exec("DELETE FROM presence WHERE instance_id = 'a'");
   db.set_allow_connections(false);
   db.set_allow_connections(true);
-  // Instance a writes every row again on its new connection, as it was.
-  std::map<std::string, std::string> stored;
-  for (int i = 0; i < 200 && stored.size() < 2; ++i) {
-    std::this_thread::sleep_for(100ms);  // polling for the rows, up to 20 s
-    stored.clear();
-    for (const auto& row : db.query("SELECT connection_id, state::text FROM presence WHERE instance_id = 'a'")) {
-      stored[row[0]] = graph::to_json(*graph::struct_from_json(row[1]));
-    }
-  }
-  EXPECT_EQ(stored, (std::map<std::string, std::string>{{"a.0", R"({"name":"x"})"}, {"a.1", R"({"n":5})"}}));
-  // And the watcher on b ends with both.
-  EXPECT_TRUE(seen->wait_for([&] { return seen->members.size() == 2 && seen->state_of("a.1") == R"({"n":5})"; }));
+  EXPECT_EQ(stored(), want) << "after the connections were lost";
 }
 
 TEST(PresenceEngine, EveryWatcherEndsWithWhatTheDatabaseHolds) {
