@@ -47,7 +47,7 @@ for round in $(seq "$rounds"); do
   peak="$(tail -1 "$runs" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).push.accepted_per_s)')"
   for load in $rates; do
     rate="$load"
-    [ "$load" = half ] && rate=$((${peak%.*} / 2))
+    [ "$load" = half ] && rate=$((${peak%.*} / 2 > 0 ? ${peak%.*} / 2 : 1))
     measure "$load" --rate "$rate" --window 256
   done
   stop_servers
@@ -68,7 +68,7 @@ node -e '
                other_s: r.cpu.other_s, p50: r.push.ack_ms.p50, p99: r.push.ack_ms.p99 };
     });
     const m = (k) => median(rs.map((r) => r[k]));
-    return { load, rounds: rs.length, accepted_per_s: m("accepted"),
+    return { load, rounds: rs.length, offered_per_s: rs.map((r) => r.offered), accepted_per_s: m("accepted"),
              cpu_us_per_patch: { syncd: m("syncd"), postgres: m("postgres"), syncbench: m("syncbench"), all: m("all") },
              context_switches_per_patch: m("switches"), busy_cores: m("busy_cores"),
              ack_ms: { p50: m("p50"), p99: m("p99"), p99_each: rs.map((r) => r.p99) },

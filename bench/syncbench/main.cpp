@@ -277,10 +277,10 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    // A database step (filling a channel, an anchor) that failed: say so
-    // rather than abort.
+    // A step on the main thread that failed (mostly a database step:
+    // filling channels, an anchor): say so rather than abort.
     std::cerr << "syncbench " << (argc > 1 ? argv[1] : "") << ": " << e.what()
-              << "\n(is the database at --database-url reachable, and migrated by `syncd migrate up`?)\n";
+              << "\n(check --server, and --database-url when given: reachable, and migrated by `syncd migrate up`)\n";
     return 1;
   }
 }
