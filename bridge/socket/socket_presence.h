@@ -1,6 +1,6 @@
 #pragma once
 // One client socket's part in presence, whatever its protocol: its member
-// entry (announced once syncd has accepted its token), its state updates
+// entry (announced as the socket opens; syncd checks its token), its state updates
 // (checked and rate-limited here), its position, and the channel's
 // presence frames when the client asked for them, which start once its
 // history has been sent.
@@ -31,7 +31,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
 
   SocketPresence(presence::PresenceLink& link, std::string channel, delivery::Post post, Client* client);
 
-  // The socket joins presence (once).
+  // The socket joins presence (once), before anything else here is called.
   void join(const std::string& client_id, const std::string& transport, const std::string& authorization);
   // The client wants the channel's presence (?presence=1 or presence_subscribe).
   void want();
@@ -77,7 +77,6 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   std::chrono::steady_clock::time_point reported_{};
   std::chrono::steady_clock::time_point requested_{};  // the last whole list asked of the link
   bool report_due_ = false;  // a position not yet reported
-  std::unique_ptr<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry (rare: kept out of line)
   // presence_update: a burst of 20, then 20 a second.
   double tokens_ = 20;
   std::chrono::steady_clock::time_point refill_ = std::chrono::steady_clock::now();

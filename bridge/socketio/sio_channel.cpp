@@ -36,7 +36,10 @@ void SioChannel::set_presence(std::optional<std::string> client_id, bool want) {
 }
 
 void SioChannel::start(std::optional<std::int64_t> ack) {
-  if (presence_) tick();
+  if (presence_) {
+    presence_->join(client_id_, "socketio", socket_.authorization());  // listed at once (see WsSession::on_accept)
+    tick();
+  }
   if (ack) join_acks_.push_back(*ack);
   socket_.eio().context().stats.socket_opened(delivery_->channel());
   counted_ = true;
@@ -68,10 +71,7 @@ void SioChannel::stop() {
 std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
 bool SioChannel::admitted() {
-  if (socket_.admit_subject()) {
-    if (presence_) presence_->join(client_id_, "socketio", socket_.authorization());
-    return true;
-  }
+  if (socket_.admit_subject()) return true;
   failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "this token's subject already has " +
                           std::to_string(socket_.eio().context().per_subject.limit()) +

@@ -80,6 +80,11 @@ void WsSession::on_accept(beast::error_code ec) {
   watch_idle();
   do_read();
   if (refused()) return;
+  // Listed now, not after the history read: others see the socket as soon
+  // as it is open. syncd checks the token (and clientId) on the entry
+  // itself; a socket refused later leaves again, unseen when within the
+  // same presence round.
+  if (presence_) presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
   token_.start(shared_from_this());
   // Subscribed through a pointer that owns the socket: while the feed calls
   // the link, the delivery it feeds is alive.
@@ -123,10 +128,7 @@ bool WsSession::refused() {
 bool WsSession::admitted() {
   const std::string& subject = token_.subject();
   if (!subject_hold_ && !subject.empty()) subject_hold_ = ctx_.per_subject.take(subject);
-  if (subject_hold_ || subject.empty()) {
-    if (presence_) presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
-    return true;
-  }
+  if (subject_hold_ || subject.empty()) return true;
   send_error("rate_limited", "this token's subject already has " + std::to_string(ctx_.per_subject.limit()) +
                                  " sockets open (the bridge's --max-sockets-per-subject); close one first");
   begin_close(websocket::close_code::policy_error, "too many sockets");
