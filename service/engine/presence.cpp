@@ -182,22 +182,33 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
   std::vector<store::PresenceRow> rows;
   std::vector<Key> gone;
   std::vector<store::PositionRow> positions;
-  std::vector<std::pair<Key, std::string>> to_load;  // named clients starting from their saved position
+  // Named clients starting from their saved position: read in one
+  // statement for all of them (one round trip per round however many
+  // joined: under load each round trip waits for both processes to run).
+  std::vector<std::pair<std::string, std::string>> to_load;  // channel, client id
   {
     std::lock_guard lock(mu_);
     for (auto& [key, l] : locals_) {
-      if (l.load_position) to_load.emplace_back(key, l.member.client_id());
+      if (l.load_position) to_load.emplace_back(key.first, l.member.client_id());
     }
   }
-  for (const auto& [key, client] : to_load) {
-    const store::PositionRow saved = db.position(key.first, client);
+  if (!to_load.empty()) {
+    std::sort(to_load.begin(), to_load.end());
+    to_load.erase(std::unique(to_load.begin(), to_load.end()), to_load.end());
+    std::map<std::pair<std::string, std::string>, store::PositionRow> saved;
+    for (auto& p : db.positions(to_load)) saved.emplace(std::make_pair(p.channel, p.client_id), std::move(p));
     std::lock_guard lock(mu_);
-    auto it = locals_.find(key);
-    if (it == locals_.end()) continue;
-    it->second.load_position = false;
-    api::PresenceMember& m = it->second.member;
-    m.set_delivered_version(std::max(m.delivered_version(), saved.delivered));
-    m.set_applied_version(std::max(m.applied_version(), saved.applied));
+    for (auto& [key, l] : locals_) {
+      if (!l.load_position) continue;
+      // Connected after the read: its position is read next round.
+      if (!std::binary_search(to_load.begin(), to_load.end(), std::make_pair(key.first, l.member.client_id()))) continue;
+      l.load_position = false;
+      const auto it = saved.find({key.first, l.member.client_id()});
+      if (it == saved.end()) continue;
+      api::PresenceMember& m = l.member;
+      m.set_delivered_version(std::max(m.delivered_version(), it->second.delivered));
+      m.set_applied_version(std::max(m.applied_version(), it->second.applied));
+    }
   }
   {
     std::lock_guard lock(mu_);

@@ -115,7 +115,9 @@ PgPresence::PgPresence(const std::string& url, std::string instance, std::chrono
                 "COALESCE((SELECT head FROM channels WHERE name = $1), 0)");
   conn_.prepare("ids", "SELECT connection_id FROM presence WHERE channel = $1");
   conn_.prepare("head", "SELECT head FROM channels WHERE name = $1");
-  conn_.prepare("position", "SELECT delivered, applied FROM client_positions WHERE channel = $1 AND client_id = $2");
+  conn_.prepare("positions",
+                "SELECT p.channel, p.client_id, p.delivered, p.applied FROM client_positions p "
+                "JOIN unnest($1::text[], $2::text[]) AS t(c, cl) ON p.channel = t.c AND p.client_id = t.cl");
   pqxx::nontransaction(conn_).exec_prepared("heartbeat", instance_, ttl_seconds_);
 }
 
@@ -217,15 +219,15 @@ std::set<std::string> PgPresence::notified(std::chrono::milliseconds wait) {
   return out;
 }
 
-PositionRow PgPresence::position(const std::string& channel, const std::string& client_id) {
-  pqxx::read_transaction tx(conn_);
-  PositionRow p{channel, client_id, 0, 0};
-  const auto r = tx.exec_prepared("position", channel, client_id);
-  if (!r.empty()) {
-    p.delivered = r[0][0].as<std::int64_t>();
-    p.applied = r[0][1].as<std::int64_t>();
+std::vector<PositionRow> PgPresence::positions(const std::vector<std::pair<std::string, std::string>>& clients) {
+  std::vector<std::string> c, cl;
+  for (const auto& [channel, client] : clients) c.push_back(channel), cl.push_back(client);
+  pqxx::nontransaction tx(conn_);  // one statement: one snapshot, one round trip
+  std::vector<PositionRow> out;
+  for (const pqxx::row& r : tx.exec_prepared("positions", text_array(c), text_array(cl))) {
+    out.push_back({r[0].c_str(), r[1].c_str(), r[2].as<std::int64_t>(), r[3].as<std::int64_t>()});
   }
-  return p;
+  return out;
 }
 
 }  // namespace syncd::store

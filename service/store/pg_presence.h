@@ -75,8 +75,9 @@ class PgPresence {
                          const std::function<std::size_t(const std::vector<PresenceRow>&)>& expected);
   // The channels notified since the last call (waits at most `wait`).
   std::set<std::string> notified(std::chrono::milliseconds wait);
-  // The saved position of a named client (zeros when none).
-  PositionRow position(const std::string& channel, const std::string& client_id);
+  // The saved positions of named clients (channel, client id), in one
+  // statement; those with none are left out.
+  std::vector<PositionRow> positions(const std::vector<std::pair<std::string, std::string>>& clients);
 
  private:
   class Receiver;
