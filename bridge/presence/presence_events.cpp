@@ -74,7 +74,11 @@ void PresenceLink::on_error(const api::PresenceEvent& e) {
     std::lock_guard lock(mu_);
     auto it = conns_.find({e.channel(), e.connection_id()});
     if (it == conns_.end()) {
-      spdlog::warn("syncd refused a presence request on channel {}: {}", e.channel(), e.error().message());
+      // A socket that has closed since (refused for its token, say) is no
+      // news; anything else is the bridge's own request.
+      if (e.connection_id().empty()) {
+        spdlog::warn("syncd refused a presence request on channel {}: {}", e.channel(), e.error().message());
+      }
       return;
     }
     listener = it->second.listener.lock();

@@ -128,7 +128,22 @@ void SocketPresence::on_presence_frames(presence::Frames frames) {
 }
 
 void SocketPresence::on_presence_error(const std::string& code, const std::string& message) {
-  post_([client = client_, code, message] { client->presence_error(code, message); });
+  post_([self = shared_from_this(), code, message] { self->refused(code, message); });
+}
+
+void SocketPresence::refused(const std::string& code, const std::string& message) {
+  if (!admitted_) {
+    if (!held_error_) held_error_ = std::make_unique<std::pair<std::string, std::string>>(code, message);
+    return;
+  }
+  client_->presence_error(code, message);
+}
+
+void SocketPresence::admitted() {
+  admitted_ = true;
+  if (!held_error_) return;
+  const auto error = std::move(held_error_);
+  client_->presence_error(error->first, error->second);
 }
 
 }  // namespace bridge

@@ -31,8 +31,14 @@ class SocketPresence final : public presence::Listener, public std::enable_share
 
   SocketPresence(presence::PresenceLink& link, std::string channel, delivery::Post post, Client* client);
 
-  // The socket joins presence (once), before anything else here is called.
+  // The socket joins presence (once), as it opens: its entry is announced
+  // while its history is read. syncd checks the token and clientId on it.
   void join(const std::string& client_id, const std::string& transport, const std::string& authorization);
+  // syncd has accepted the socket (its first history answer): a refusal of
+  // its entry reaches the client from now on. One that came earlier is
+  // held until then, and dropped with the socket if it is refused anyway,
+  // so a bad token gets one error, not two.
+  void admitted();
   // The client wants the channel's presence (?presence=1 or presence_subscribe).
   void want();
   // The socket's history has been sent: wanted presence starts now.
@@ -59,6 +65,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
 
  private:
   void subscribe();
+  void refused(const std::string& code, const std::string& message);  // on the strand
   // Reports the position: throttled to once a second, or (`now_or_never`)
   // only what is due.
   void report(bool now_or_never);
@@ -72,6 +79,8 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   bool history_sent_ = false;
   bool subscribed_ = false;
   bool lost_ = false;
+  bool admitted_ = false;
+  std::unique_ptr<std::pair<std::string, std::string>> held_error_;  // a refusal before admitted() (rare: out of line)
   std::int64_t applied_ = 0;
   std::int64_t delivered_ = 0;
   std::chrono::steady_clock::time_point reported_{};

@@ -71,7 +71,10 @@ void SioChannel::stop() {
 std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
 bool SioChannel::admitted() {
-  if (socket_.admit_subject()) return true;
+  if (socket_.admit_subject()) {
+    if (presence_) presence_->admitted();
+    return true;
+  }
   failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "this token's subject already has " +
                           std::to_string(socket_.eio().context().per_subject.limit()) +
@@ -80,6 +83,7 @@ bool SioChannel::admitted() {
 }
 
 void SioChannel::presence_error(const std::string& code, const std::string& message) {
+  if (stopped_) return;  // the join's own refusal has said it
   socket_.refuse(std::nullopt, code, message, delivery_->channel());
 }
 

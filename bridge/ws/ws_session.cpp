@@ -82,8 +82,8 @@ void WsSession::on_accept(beast::error_code ec) {
   if (refused()) return;
   // Listed now, not after the history read: others see the socket as soon
   // as it is open. syncd checks the token (and clientId) on the entry
-  // itself; a socket refused later leaves again, unseen when within the
-  // same presence round.
+  // itself; a socket refused later (--max-sockets-per-subject) leaves at
+  // once, unseen when that is within the same presence round.
   if (presence_) presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
   token_.start(shared_from_this());
   // Subscribed through a pointer that owns the socket: while the feed calls
@@ -128,7 +128,11 @@ bool WsSession::refused() {
 bool WsSession::admitted() {
   const std::string& subject = token_.subject();
   if (!subject_hold_ && !subject.empty()) subject_hold_ = ctx_.per_subject.take(subject);
-  if (subject_hold_ || subject.empty()) return true;
+  if (subject_hold_ || subject.empty()) {
+    if (presence_) presence_->admitted();
+    return true;
+  }
+  if (presence_) presence_->leave();  // now, not after the closing handshake
   send_error("rate_limited", "this token's subject already has " + std::to_string(ctx_.per_subject.limit()) +
                                  " sockets open (the bridge's --max-sockets-per-subject); close one first");
   begin_close(websocket::close_code::policy_error, "too many sockets");
@@ -272,7 +276,10 @@ void WsSession::presence_frame(presence::Frame frame) {
   enqueue(std::move(frame));
 }
 
-void WsSession::presence_error(const std::string& code, const std::string& message) { send_error(code, message); }
+void WsSession::presence_error(const std::string& code, const std::string& message) {
+  if (closing_ || closed_) return;
+  send_error(code, message);
+}
 
 // ---- Frames to the client --------------------------------------------------
 

@@ -200,14 +200,16 @@ void Presence::round(store::PgPresence& db, bool rewrite) {
     std::lock_guard lock(mu_);
     for (auto& [key, l] : locals_) {
       if (!l.load_position) continue;
-      // Connected after the read: its position is read next round.
+      // A client not in the read (it connected since): read next round.
       if (!std::binary_search(to_load.begin(), to_load.end(), std::make_pair(key.first, l.member.client_id()))) continue;
       l.load_position = false;
       const auto it = saved.find({key.first, l.member.client_id()});
       if (it == saved.end()) continue;
       api::PresenceMember& m = l.member;
+      if (it->second.delivered <= m.delivered_version() && it->second.applied <= m.applied_version()) continue;
       m.set_delivered_version(std::max(m.delivered_version(), it->second.delivered));
       m.set_applied_version(std::max(m.applied_version(), it->second.applied));
+      l.position_dirty = true;  // a row written before the read shows it within a second
     }
   }
   {

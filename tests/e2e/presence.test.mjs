@@ -703,6 +703,11 @@ test('authentication on: clientId must be the subject, and presence needs read p
   forgedWs.patch(node('forged-ws-patch', undefined, { clientId: 'alice' }));
   assert.equal((await forgedWs.ack('forged-ws-patch', 5000)).status, 'accepted');
   assert.ok(isOpen(forgedWs));
+  // Listed (and refused) as it opened, the refusal is held until syncd has
+  // accepted the socket itself: it follows the first sync_state, once.
+  const kinds = forgedWs.messages.map((m) => m.type);
+  assert.ok(kinds.indexOf('sync_state') >= 0 && kinds.indexOf('sync_state') < kinds.indexOf('error'), kinds.join(' '));
+  assert.equal(forgedWs.ofType('error').length, 1, kinds.join(' '));
 
   // A channel the token may not read: no presence, of any kind.
   await assert.rejects(getPresence(grpcC, 'bob:x', alice), (e) => e.code === grpc.status.PERMISSION_DENIED && /bob:x/.test(e.details));
@@ -714,6 +719,7 @@ test('authentication on: clientId must be the subject, and presence needs read p
   live.push(refused);
   assert.equal((await refused.closedWith(10000)).code, 1008);
   assert.equal(refused.ofType('error')[0]?.payload.code, 'forbidden');
+  assert.equal(refused.ofType('error').length, 1, 'one refusal, not the presence entry\'s as well');
   assert.deepEqual(presenceFrames(refused), []);
   assert.deepEqual((await getPresence(grpcC, 'bob:x', mint('bob', ['bob:*']))).members, []);
 
