@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
   ctx.feeds = std::make_unique<bridge::upstream::Feeds>(ctx.stub, token_file);
   ctx.presence = std::make_unique<bridge::presence::PresenceLink>(
       ctx.stub, [feeds = ctx.feeds.get()] { return feeds->authorization(); });
+  ctx.list_at_open = token_file.empty();
 
   net::io_context ioc(threads);
   ctx.socketio = std::make_unique<bridge::socketio::Registry>(ioc);

@@ -25,6 +25,8 @@ void SocketPresence::join(const std::string& client_id, const std::string& trans
   if (!client_id.empty()) c.set_client_id(client_id);
   c.set_transport(transport);
   if (!authorization.empty()) c.set_authorization(authorization);
+  if (early_state_) *c.mutable_state() = std::move(*early_state_);
+  early_state_.reset();
   link_.connect(channel_, id_, std::move(c), std::static_pointer_cast<presence::Listener>(shared_from_this()));
 }
 
@@ -71,7 +73,10 @@ std::optional<std::pair<std::string, std::string>> SocketPresence::update(google
   }
   tokens_ -= 1;
   if (auto error = syncd::graph::presence_state_error(state)) return std::make_pair(std::string("invalid_message"), *error);
-  if (id_.empty()) return std::nullopt;  // left already
+  if (id_.empty()) {
+    early_state_ = std::make_unique<google::protobuf::Struct>(std::move(state));  // sent with the socket's entry
+    return std::nullopt;
+  }
   link_.set_state(channel_, id_, std::move(state));
   return std::nullopt;
 }

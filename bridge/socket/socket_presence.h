@@ -1,6 +1,6 @@
 #pragma once
 // One client socket's part in presence, whatever its protocol: its member
-// entry (announced as the socket opens; syncd checks its token), its state updates
+// entry (see join()), its state updates
 // (checked and rate-limited here), its position, and the channel's
 // presence frames when the client asked for them, which start once its
 // history has been sent.
@@ -31,8 +31,10 @@ class SocketPresence final : public presence::Listener, public std::enable_share
 
   SocketPresence(presence::PresenceLink& link, std::string channel, delivery::Post post, Client* client);
 
-  // The socket joins presence (once), as it opens: its entry is announced
-  // while its history is read. syncd checks the token and clientId on it.
+  // The socket joins presence (once: later calls do nothing). Called as
+  // the socket opens without authentication, else once syncd has accepted
+  // its token (BridgeContext::list_at_open); a state set before is sent
+  // with the entry.
   void join(const std::string& client_id, const std::string& transport, const std::string& authorization);
   // syncd has accepted the socket (its first history answer): a refusal of
   // its entry reaches the client from now on. One that came earlier is
@@ -80,6 +82,7 @@ class SocketPresence final : public presence::Listener, public std::enable_share
   bool subscribed_ = false;
   bool lost_ = false;
   bool admitted_ = false;
+  std::unique_ptr<google::protobuf::Struct> early_state_;  // set before join(): sent with the entry (rare: kept out of line)
   std::unique_ptr<std::pair<std::string, std::string>> held_error_;  // a refusal before admitted() (rare: out of line)
   std::int64_t applied_ = 0;
   std::int64_t delivered_ = 0;

@@ -37,7 +37,8 @@ void SioChannel::set_presence(std::optional<std::string> client_id, bool want) {
 
 void SioChannel::start(std::optional<std::int64_t> ack) {
   if (presence_) {
-    presence_->join(client_id_, "socketio", socket_.authorization());  // listed at once (see WsSession::on_accept)
+    // Without authentication, listed at once (see BridgeContext::list_at_open).
+    if (socket_.eio().context().list_at_open) presence_->join(client_id_, "socketio", socket_.authorization());
     tick();
   }
   if (ack) join_acks_.push_back(*ack);
@@ -72,7 +73,10 @@ std::size_t SioChannel::backlog() const { return socket_.eio().backlog(); }
 
 bool SioChannel::admitted() {
   if (socket_.admit_subject()) {
-    if (presence_) presence_->admitted();
+    if (presence_) {
+      presence_->join(client_id_, "socketio", socket_.authorization());  // unless listed at once already
+      presence_->admitted();
+    }
     return true;
   }
   failed(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

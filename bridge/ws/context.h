@@ -68,6 +68,11 @@ struct BridgeContext {
   std::unique_ptr<upstream::Feeds> feeds;  // one shared Watch per channel
   std::unique_ptr<socketio::Registry> socketio;  // Engine.IO sessions by sid
   std::unique_ptr<presence::PresenceLink> presence;  // every socket's presence, one stream to syncd
+  // No token of the bridge's own: syncd runs without authentication, so a
+  // socket joins presence as it opens. With a token, a socket joins once
+  // syncd has accepted its own (its first history answer), so a refused
+  // token is never listed, refused twice, or counted twice.
+  bool list_at_open = false;
   Stats stats;
   Sessions sessions;
   std::atomic<bool> stopping{false};

@@ -80,16 +80,18 @@ void WsSession::on_accept(beast::error_code ec) {
   watch_idle();
   do_read();
   if (refused()) return;
-  // Listed now, not after the history read: others see the socket as soon
-  // as it is open. syncd checks the token (and clientId) on the entry
-  // itself; a socket refused later (--max-sockets-per-subject) leaves at
-  // once, unseen when that is within the same presence round.
-  if (presence_) presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
+  // Without authentication, listed now: others see the socket as soon as
+  // it is open, not after its first history read (see list_at_open).
+  if (presence_ && ctx_.list_at_open) join_presence();
   token_.start(shared_from_this());
   // Subscribed through a pointer that owns the socket: while the feed calls
   // the link, the delivery it feeds is alive.
   feed_ = ctx_.feeds->subscribe(params_.channel,
                                 std::shared_ptr<upstream::FeedListener>(shared_from_this(), &*link_));
+}
+
+void WsSession::join_presence() {
+  presence_->join(params_.client_id, params_.crdt ? "crdt" : "ws", params_.authorization);
 }
 
 bool WsSession::refused() {
@@ -129,7 +131,10 @@ bool WsSession::admitted() {
   const std::string& subject = token_.subject();
   if (!subject_hold_ && !subject.empty()) subject_hold_ = ctx_.per_subject.take(subject);
   if (subject_hold_ || subject.empty()) {
-    if (presence_) presence_->admitted();
+    if (presence_) {
+      join_presence();  // unless listed at open already
+      presence_->admitted();
+    }
     return true;
   }
   if (presence_) presence_->leave();  // now, not after the closing handshake

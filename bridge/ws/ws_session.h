@@ -67,6 +67,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>,
   // delivery::Sink: what the channel sends, in the socket's dialect.
   std::size_t backlog() const override { return queue_.size(); }
   bool admitted() override;  // --max-sockets-per-subject, once syncd has accepted the token
+  void join_presence();
   void joined(const api::ChannelInfo& info) override;
   void page(api::SyncState& state, bool continues) override;
   void deliver(const Sequencer::Out& out) override;
